@@ -1,0 +1,6 @@
+//! Keelson: a GitOps CI/CD and multi-cluster sync engine.
+//!
+//! The stages (source, config, render, plan, apply, report) live in one module each; the
+//! `keelson` binary only parses arguments and prints.
+
+pub mod yaml;
