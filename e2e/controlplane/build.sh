@@ -22,6 +22,14 @@ fi
 
 log() { echo "[controlplane] $*" >&2; }
 mkdir -p "$bin"
+# One build at a time (parallel test binaries, a person running `cluster up`): the others
+# wait here and then find the stamp.
+exec 9>"$bin/../build.lock"
+flock 9
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "$bin"
+  exit 0
+fi
 tmp=$(mktemp -d "$bin/../build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
