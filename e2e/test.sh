@@ -16,6 +16,10 @@ KEELSON_E2E_BIN=$(e2e/controlplane/build.sh)
 export KEELSON_E2E_BIN
 step "control plane ready in $((SECONDS - start)) s: $KEELSON_E2E_BIN"
 
+step "reference kustomize for the renderer's differential suite"
+KEELSON_KUSTOMIZE=$(e2e/tools/kustomize.sh)
+export KEELSON_KUSTOMIZE
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 

@@ -6,5 +6,6 @@ mod cli;
 
 fn main() -> anyhow::Result<()> {
     let args = cli::Cli::parse();
-    cli::run(args)
+    let code = cli::run(args)?;
+    std::process::exit(code);
 }

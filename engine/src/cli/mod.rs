@@ -1,20 +1,26 @@
 //! Argument parsing for the `keelson` binary; each verb calls into the library.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+mod build;
 
 /// GitOps CI/CD and multi-cluster sync: render overlays, diff them against clusters,
 /// apply with server-side apply and prune what the repository no longer holds.
 #[derive(Debug, Parser)]
 #[command(name = "keelson", version, about, long_about = None)]
-#[command(
-    after_help = "Verbs (build, diff, sync, serve, pipeline) arrive one by one; see README.md."
-)]
-pub struct Cli {}
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-/// Runs the parsed command line.
-pub fn run(_args: Cli) -> anyhow::Result<()> {
-    use clap::CommandFactory;
-    Cli::command().print_help()?;
-    println!();
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Command {
+    Build(build::Args),
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(args: Cli) -> anyhow::Result<i32> {
+    match args.command {
+        Command::Build(a) => build::run(a),
+    }
 }

@@ -5,6 +5,8 @@
 //! an error, and alias expansion is budgeted so a "billion laughs" file fails fast instead
 //! of eating the machine.
 
+pub mod emit;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::{DuplicateKeyPolicy, Options};
@@ -57,6 +59,31 @@ fn options() -> Options {
             max_total_replayed_events: MAX_REPLAYED_ALIAS_EVENTS,
         },
     }
+}
+
+/// Parser settings for kustomize inputs: kustomize reads YAML with go-yaml v3, where only
+/// `true`/`false` are booleans (`yes`, `on` stay strings) but `0644` is still octal.
+fn kustomize_options() -> Options {
+    let mut options = options();
+    options.strict_booleans = true;
+    options
+}
+
+/// Parses a stream of documents the way kustomize reads resource files.
+pub fn kustomize_documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
+    let docs: Vec<Option<serde_json::Value>> =
+        serde_saphyr::from_multiple_with_options(text, kustomize_options())
+            .map_err(YamlError::parse)?;
+    Ok(docs
+        .into_iter()
+        .flatten()
+        .filter(|doc| !doc.is_null())
+        .collect())
+}
+
+/// Parses one document into `T` the way kustomize reads its own files.
+pub fn kustomize_from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    serde_saphyr::from_str_with_options(text, kustomize_options()).map_err(YamlError::parse)
 }
 
 /// Parses one YAML document into `T`.

@@ -1,0 +1,274 @@
+//! Walks a kustomization tree: resources, bases, generators, components, transformers —
+//! in kustomize's order — and finishes at the root (hash suffixes, name references).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::generators::{GeneratedKind, combine, generate};
+use super::kustomization::Kustomization;
+use super::loader::Loader;
+use super::resource::{Behavior, Resource};
+use super::{RenderError, Reorder, hash, nameref, transform};
+
+/// What the root kustomization produced, before ordering.
+pub struct Built {
+    pub resources: Vec<Resource>,
+    pub sort: Reorder,
+    pub legacy_first: Vec<String>,
+    pub legacy_last: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Kustomization,
+    Component,
+}
+
+/// Builds the root kustomization in `root` (an absolute, canonical path).
+pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError> {
+    let mut stack = Vec::new();
+    let (mut resources, k) =
+        accumulate(loader, root, Vec::new(), Expect::Kustomization, &mut stack)?;
+    for r in resources.iter_mut().filter(|r| r.needs_hash) {
+        let name = format!("{}-{}", r.name(), hash::suffix(&r.obj));
+        r.set_name(&name);
+    }
+    nameref::fix(&mut resources);
+    let (mut sort, mut first, mut last) = (Reorder::Legacy, Vec::new(), Vec::new());
+    if let Some(options) = &k.sort_options {
+        match options.order.as_deref() {
+            Some("fifo") => sort = Reorder::None,
+            Some("legacy") | None => {}
+            Some(other) => {
+                return Err(RenderError::Field {
+                    path: loader.kustomization_file(root),
+                    field: "sortOptions.order".into(),
+                    message: format!("unknown order {other:?} (legacy or fifo)"),
+                });
+            }
+        }
+        if let Some(legacy) = &options.legacy_sort_options {
+            first = legacy.order_first.clone();
+            last = legacy.order_last.clone();
+        }
+    }
+    Ok(Built {
+        resources,
+        sort,
+        legacy_first: first,
+        legacy_last: last,
+    })
+}
+
+fn accumulate(
+    loader: &Loader<'_>,
+    dir: &Path,
+    input: Vec<Resource>,
+    expect: Expect,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(Vec<Resource>, Kustomization), RenderError> {
+    if let Some(pos) = stack.iter().position(|d| d == dir) {
+        let chain: Vec<String> = stack[pos..]
+            .iter()
+            .chain(std::iter::once(&dir.to_path_buf()))
+            .map(|p| p.display().to_string())
+            .collect();
+        return Err(RenderError::Cycle {
+            path: loader.kustomization_file(dir),
+            chain: chain.join(" -> "),
+        });
+    }
+    stack.push(dir.to_path_buf());
+    let (k, kpath) = loader.load_kustomization(dir)?;
+    check_kind(&k, &kpath, expect)?;
+    check_supported(&k, &kpath)?;
+
+    let mut res = input;
+    for entry in k.resources.iter().chain(&k.bases) {
+        let resolved = loader.resolve(dir, entry, false)?;
+        if loader.fs.is_dir(&resolved) {
+            let (sub, _) = accumulate(loader, &resolved, Vec::new(), Expect::Kustomization, stack)?;
+            for r in sub {
+                append(&mut res, r, &kpath)?;
+            }
+        } else {
+            let path = loader.resolve(dir, entry, true)?;
+            for r in load_resources(loader, &path)? {
+                append(&mut res, r, &kpath)?;
+            }
+        }
+    }
+
+    let global = k.generator_options.as_ref();
+    let generated = k
+        .config_map_generator
+        .iter()
+        .map(|a| (GeneratedKind::ConfigMap, a))
+        .chain(
+            k.secret_generator
+                .iter()
+                .map(|a| (GeneratedKind::Secret, a)),
+        );
+    for (kind, args) in generated {
+        let r = generate(loader, dir, kind, args, global)?;
+        add_generated(&mut res, r, &kpath)?;
+    }
+
+    for entry in &k.components {
+        let resolved = loader.resolve(dir, entry, false)?;
+        let (out, _) = accumulate(loader, &resolved, res, Expect::Component, stack)?;
+        res = out;
+    }
+
+    transform::apply_all(loader, dir, &kpath, &k, &mut res)?;
+    stack.pop();
+    Ok((res, k))
+}
+
+fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), RenderError> {
+    let kind = k.kind.as_deref().unwrap_or("Kustomization");
+    let ok = match expect {
+        Expect::Kustomization => kind == "Kustomization",
+        Expect::Component => kind == "Component",
+    };
+    if ok {
+        return Ok(());
+    }
+    let want = match expect {
+        Expect::Kustomization => "Kustomization",
+        Expect::Component => "Component",
+    };
+    Err(RenderError::Field {
+        path: path.to_path_buf(),
+        field: "kind".into(),
+        message: format!("expected kind {want}, got {kind}"),
+    })
+}
+
+/// Fields this renderer does not implement yet fail loudly instead of being ignored.
+fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
+    let unsupported = [
+        ("replacements", !k.replacements.is_empty()),
+        ("vars", !k.vars.is_empty()),
+        ("crds", !k.crds.is_empty()),
+        ("openapi", k.openapi.is_some()),
+        ("configurations", !k.configurations.is_empty()),
+        ("generators", !k.generators.is_empty()),
+        ("transformers", !k.transformers.is_empty()),
+        ("validators", !k.validators.is_empty()),
+        ("helmCharts", !k.helm_charts.is_empty()),
+        (
+            "helmChartInflationGenerator",
+            !k.helm_chart_inflation_generator.is_empty(),
+        ),
+        ("buildMetadata", !k.build_metadata.is_empty()),
+    ];
+    match unsupported.iter().find(|(_, used)| *used) {
+        Some((field, _)) => Err(RenderError::Unsupported {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads the objects of a resource file (flattening `List`s).
+pub fn load_resources(loader: &Loader<'_>, path: &Path) -> Result<Vec<Resource>, RenderError> {
+    let text = loader.read_path(path)?;
+    let docs = crate::yaml::kustomize_documents(&text).map_err(|e| RenderError::Yaml {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let source = path.display().to_string();
+    let mut out = Vec::new();
+    for doc in docs {
+        let Value::Object(obj) = doc else {
+            return Err(RenderError::Invalid {
+                path: path.to_path_buf(),
+                message: "a document is not a mapping".into(),
+            });
+        };
+        let is_list = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
+            && obj.get("items").is_some_and(Value::is_array);
+        if is_list {
+            for item in obj
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Value::Object(o) = item {
+                    out.push(checked(Resource::new(o.clone(), &source), path)?);
+                }
+            }
+        } else {
+            out.push(checked(Resource::new(obj, &source), path)?);
+        }
+    }
+    Ok(out)
+}
+
+fn checked(r: Resource, path: &Path) -> Result<Resource, RenderError> {
+    if r.kind().is_empty() {
+        return Err(RenderError::Object {
+            path: path.to_path_buf(),
+            object: r.describe(),
+            message: "missing kind".into(),
+        });
+    }
+    if r.name().is_empty() {
+        return Err(RenderError::Object {
+            path: path.to_path_buf(),
+            object: r.describe(),
+            message: "missing metadata.name".into(),
+        });
+    }
+    Ok(r)
+}
+
+fn same_id(a: &Resource, b: &Resource) -> bool {
+    a.gvk() == b.gvk() && a.name() == b.name() && a.namespace() == b.namespace()
+}
+
+fn append(res: &mut Vec<Resource>, r: Resource, kpath: &Path) -> Result<(), RenderError> {
+    if res.iter().any(|x| same_id(x, &r)) {
+        return Err(RenderError::Object {
+            path: kpath.to_path_buf(),
+            object: r.describe(),
+            message: format!(
+                "may not add resource with an already registered id (from {})",
+                r.source
+            ),
+        });
+    }
+    res.push(r);
+    Ok(())
+}
+
+fn add_generated(res: &mut Vec<Resource>, r: Resource, kpath: &Path) -> Result<(), RenderError> {
+    match r.behavior.unwrap_or(Behavior::Create) {
+        Behavior::Create => append(res, r, kpath),
+        Behavior::Merge | Behavior::Replace => {
+            let target = res.iter_mut().find(|x| {
+                x.kind() == r.kind()
+                    && (x.original_name == r.name() || x.name() == r.name())
+                    && (r.namespace().is_none() || x.namespace() == r.namespace())
+            });
+            match target {
+                Some(existing) => {
+                    combine(existing, r);
+                    Ok(())
+                }
+                None => Err(RenderError::Object {
+                    path: kpath.to_path_buf(),
+                    object: r.describe(),
+                    message: "cannot merge or replace: no such resource in the bases".into(),
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The renderer reads files only through [`FileSystem`], so it can run over a directory,
+//! a git tree or memory, and so every file it read can be recorded.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Read-only access to a tree of files.
+pub trait FileSystem: Send + Sync {
+    /// The bytes of a file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Whether `path` is a directory.
+    fn is_dir(&self, path: &Path) -> bool;
+    /// Whether `path` is a regular file.
+    fn is_file(&self, path: &Path) -> bool;
+    /// The entries of a directory, sorted by name.
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>>;
+    /// The absolute path with symlinks resolved.
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf>;
+}
+
+/// The local disk.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DiskFs;
+
+impl FileSystem for DiskFs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()?;
+        entries.sort();
+        Ok(entries)
+    }
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::canonicalize(path)
+    }
+}
+
+/// Wraps a [`FileSystem`] and records the path of every file read through it.
+pub struct Recording<'a> {
+    inner: &'a dyn FileSystem,
+    read: Mutex<BTreeSet<PathBuf>>,
+}
+
+impl<'a> Recording<'a> {
+    /// Starts recording reads of `inner`.
+    pub fn new(inner: &'a dyn FileSystem) -> Self {
+        Recording {
+            inner,
+            read: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Every file read so far, sorted.
+    pub fn files_read(&self) -> Vec<PathBuf> {
+        match self.read.lock() {
+            Ok(set) => set.iter().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
+        }
+    }
+}
+
+impl FileSystem for Recording<'_> {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let bytes = self.inner.read(path)?;
+        match self.read.lock() {
+            Ok(mut set) => set.insert(path.to_path_buf()),
+            Err(poisoned) => poisoned.into_inner().insert(path.to_path_buf()),
+        };
+        Ok(bytes)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        self.inner.is_dir(path)
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        self.inner.is_file(path)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
+        self.inner.read_dir(path)
+    }
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        self.inner.canonicalize(path)
+    }
+}

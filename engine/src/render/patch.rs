@@ -1,0 +1,611 @@
+//! Patches: strategic merge (with the Kubernetes patch metadata of `patch_meta.tsv`) and
+//! JSON 6902, selected by target or by the patch's own identity.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use super::RenderError;
+use super::kustomization::{Patch, Selector};
+use super::loader::Loader;
+use super::resource::Resource;
+
+/// One field of a type, as far as strategic merge cares.
+#[derive(Debug)]
+struct FieldMeta {
+    /// o: object, l: list of objects, p: list of scalars, m: map of objects.
+    shape: u8,
+    child: String,
+    merge: bool,
+    key: String,
+}
+
+#[derive(Default)]
+struct Meta {
+    kinds: HashMap<(String, String), String>,
+    fields: HashMap<String, HashMap<String, FieldMeta>>,
+}
+
+fn meta() -> &'static Meta {
+    static META: OnceLock<Meta> = OnceLock::new();
+    META.get_or_init(|| {
+        let mut m = Meta::default();
+        let mut current: Option<String> = None;
+        for line in include_str!("patch_meta.tsv").lines() {
+            let cols: Vec<&str> = line.split('\t').collect();
+            match cols.first() {
+                Some(&"G") if cols.len() >= 5 => {
+                    m.kinds
+                        .entry((cols[1].to_string(), cols[3].to_string()))
+                        .or_insert_with(|| cols[4].to_string());
+                }
+                Some(&"D") if cols.len() >= 2 => current = Some(cols[1].to_string()),
+                Some(&"F") if cols.len() >= 6 => {
+                    if let Some(def) = &current {
+                        m.fields.entry(def.clone()).or_default().insert(
+                            cols[1].to_string(),
+                            FieldMeta {
+                                shape: cols[2].as_bytes().first().copied().unwrap_or(b'o'),
+                                child: cols[3].to_string(),
+                                merge: cols[4].split(',').any(|s| s == "merge"),
+                                key: cols[5].to_string(),
+                            },
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        m
+    })
+}
+
+fn field_meta<'a>(def: Option<&str>, field: &str) -> Option<&'a FieldMeta> {
+    let def = def?;
+    meta().fields.get(def)?.get(field)
+}
+
+/// What a patch asks for a map: keep it (merged) or delete it.
+enum Outcome {
+    Keep,
+    Delete,
+}
+
+/// Applies a strategic merge patch to an object of `group`/`kind`.
+fn strategic_merge(
+    dst: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    group: &str,
+    kind: &str,
+) -> Outcome {
+    let def = meta()
+        .kinds
+        .get(&(group.to_string(), kind.to_string()))
+        .cloned();
+    merge_map(dst, patch, def.as_deref())
+}
+
+fn merge_map(
+    dst: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    def: Option<&str>,
+) -> Outcome {
+    match patch.get("$patch").and_then(Value::as_str) {
+        Some("delete") => return Outcome::Delete,
+        Some("replace") => {
+            *dst = clean_map(patch);
+            return Outcome::Keep;
+        }
+        _ => {}
+    }
+    for (key, pv) in patch {
+        if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Value::Array(remove)) = (dst.get_mut(list), pv) {
+                items.retain(|v| !remove.contains(v));
+            }
+            continue;
+        }
+        if key.starts_with('$') {
+            continue;
+        }
+        let fm = field_meta(def, key);
+        match pv {
+            Value::Null => {
+                dst.remove(key);
+            }
+            Value::Object(pm) => {
+                let child = fm.filter(|f| f.shape == b'o').map(|f| f.child.as_str());
+                match dst.get_mut(key) {
+                    Some(Value::Object(dm)) => {
+                        let child_def = match fm {
+                            Some(f) if f.shape == b'm' => None,
+                            _ => child,
+                        };
+                        if let Outcome::Delete = merge_map(dm, pm, child_def) {
+                            dst.remove(key);
+                        }
+                    }
+                    _ => {
+                        if pm.get("$patch").and_then(Value::as_str) != Some("delete") {
+                            dst.insert(key.clone(), Value::Object(clean_map(pm)));
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => match fm {
+                Some(f) if f.merge && f.shape == b'l' && !f.key.is_empty() => {
+                    let mut current = match dst.remove(key) {
+                        Some(Value::Array(v)) => v,
+                        _ => Vec::new(),
+                    };
+                    merge_list(&mut current, items, &f.key, Some(f.child.as_str()));
+                    dst.insert(key.clone(), Value::Array(current));
+                }
+                Some(f) if f.merge && f.shape == b'p' => {
+                    let mut current = match dst.remove(key) {
+                        Some(Value::Array(v)) => v,
+                        _ => Vec::new(),
+                    };
+                    for item in items {
+                        if !current.contains(item) {
+                            current.push(item.clone());
+                        }
+                    }
+                    dst.insert(key.clone(), Value::Array(current));
+                }
+                _ => {
+                    dst.insert(key.clone(), Value::Array(items.iter().map(clean).collect()));
+                }
+            },
+            scalar => {
+                dst.insert(key.clone(), scalar.clone());
+            }
+        }
+    }
+    Outcome::Keep
+}
+
+fn merge_list(dst: &mut Vec<Value>, patch: &[Value], key: &str, def: Option<&str>) {
+    if patch
+        .iter()
+        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        *dst = patch
+            .iter()
+            .filter(|p| p.get("$patch").is_none() || p.as_object().is_some_and(|m| m.len() > 1))
+            .map(clean)
+            .collect();
+        return;
+    }
+    // kustomize's order: the patch's elements first (merged with the matching element of
+    // the original), then the original elements the patch does not mention.
+    let mut original: Vec<Option<Value>> = std::mem::take(dst).into_iter().map(Some).collect();
+    let mut merged = Vec::new();
+    for item in patch {
+        let Some(pm) = item.as_object() else {
+            merged.push(item.clone());
+            continue;
+        };
+        let id = pm.get(key);
+        let pos = id.and_then(|id| {
+            original
+                .iter()
+                .position(|d| d.as_ref().is_some_and(|d| d.get(key) == Some(id)))
+        });
+        let existing = pos.and_then(|i| original[i].take());
+        match (existing, pm.get("$patch").and_then(Value::as_str)) {
+            (_, Some("delete")) => {}
+            (Some(Value::Object(mut dm)), _) => {
+                if let Outcome::Keep = merge_map(&mut dm, pm, def) {
+                    merged.push(Value::Object(dm));
+                }
+            }
+            _ => merged.push(Value::Object(clean_map(pm))),
+        }
+    }
+    merged.extend(original.into_iter().flatten());
+    *dst = merged;
+}
+
+/// A patch value without its `$patch`-style directives.
+fn clean(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(clean_map(m)),
+        Value::Array(items) => Value::Array(items.iter().map(clean).collect()),
+        other => other.clone(),
+    }
+}
+
+fn clean_map(m: &Map<String, Value>) -> Map<String, Value> {
+    m.iter()
+        .filter(|(k, _)| !k.starts_with('$'))
+        .map(|(k, v)| (k.clone(), clean(v)))
+        .collect()
+}
+
+/// Applies JSON 6902 operations to `doc`.
+fn json6902(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
+    for (i, op) in ops.iter().enumerate() {
+        let name = op.get("op").and_then(Value::as_str).unwrap_or("");
+        let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+        let fail = |m: &str| format!("operation {i} ({name} {path}): {m}");
+        match name {
+            "add" => add(doc, path, op.get("value").cloned().unwrap_or(Value::Null))
+                .map_err(|m| fail(&m))?,
+            "remove" => {
+                remove(doc, path).map_err(|m| fail(&m))?;
+            }
+            "replace" => {
+                let target = doc
+                    .pointer_mut(path)
+                    .ok_or_else(|| fail("path not found"))?;
+                *target = op.get("value").cloned().unwrap_or(Value::Null);
+            }
+            "move" | "copy" => {
+                let from = op.get("from").and_then(Value::as_str).unwrap_or("");
+                let value = if name == "move" {
+                    remove(doc, from).map_err(|m| fail(&m))?
+                } else {
+                    doc.pointer(from)
+                        .cloned()
+                        .ok_or_else(|| fail("from not found"))?
+                };
+                add(doc, path, value).map_err(|m| fail(&m))?;
+            }
+            "test" => {
+                let want = op.get("value").cloned().unwrap_or(Value::Null);
+                if doc.pointer(path) != Some(&want) {
+                    return Err(fail("test failed"));
+                }
+            }
+            other => return Err(fail(&format!("unknown op {other:?}"))),
+        }
+    }
+    Ok(())
+}
+
+fn split_pointer(path: &str) -> Result<(String, String), String> {
+    let (parent, last) = path.rsplit_once('/').ok_or("path must start with '/'")?;
+    Ok((
+        parent.to_string(),
+        last.replace("~1", "/").replace("~0", "~"),
+    ))
+}
+
+fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    if path.is_empty() {
+        *doc = value;
+        return Ok(());
+    }
+    let (parent, last) = split_pointer(path)?;
+    match doc.pointer_mut(&parent) {
+        Some(Value::Object(m)) => {
+            m.insert(last, value);
+            Ok(())
+        }
+        Some(Value::Array(items)) => {
+            if last == "-" {
+                items.push(value);
+                return Ok(());
+            }
+            let i: usize = last.parse().map_err(|_| format!("bad index {last:?}"))?;
+            if i > items.len() {
+                return Err(format!("index {i} out of range"));
+            }
+            items.insert(i, value);
+            Ok(())
+        }
+        _ => Err("parent path not found".into()),
+    }
+}
+
+fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
+    let (parent, last) = split_pointer(path)?;
+    match doc.pointer_mut(&parent) {
+        Some(Value::Object(m)) => m.remove(&last).ok_or_else(|| "path not found".into()),
+        Some(Value::Array(items)) => {
+            let i: usize = last.parse().map_err(|_| format!("bad index {last:?}"))?;
+            if i >= items.len() {
+                return Err(format!("index {i} out of range"));
+            }
+            Ok(items.remove(i))
+        }
+        _ => Err("path not found".into()),
+    }
+}
+
+/// Whether a resource matches a patch target (names and the like are anchored regexes).
+fn selects(sel: &Selector, r: &Resource) -> Result<bool, String> {
+    let gvk = r.gvk();
+    let present = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
+    let checks = [
+        (present(&sel.group), gvk.group.as_str()),
+        (present(&sel.version), gvk.version.as_str()),
+        (present(&sel.kind), gvk.kind.as_str()),
+        (present(&sel.name), r.name()),
+        (present(&sel.namespace), r.namespace().unwrap_or("")),
+    ];
+    for (pattern, value) in checks {
+        let Some(pattern) = pattern else { continue };
+        let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())?;
+        if !re.is_match(value) {
+            return Ok(false);
+        }
+    }
+    if let Some(ls) = present(&sel.label_selector)
+        && !label_selector_matches(&ls, &r.labels())?
+    {
+        return Ok(false);
+    }
+    match present(&sel.annotation_selector) {
+        Some(asel) => label_selector_matches(&asel, &r.annotations()),
+        None => Ok(true),
+    }
+}
+
+/// Kubernetes label selector syntax: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a)`,
+/// `k`, `!k`, joined by commas.
+fn label_selector_matches(selector: &str, labels: &Map<String, Value>) -> Result<bool, String> {
+    let get = |k: &str| labels.get(k).and_then(Value::as_str);
+    let mut requirements = Vec::new();
+    let mut depth = 0;
+    let mut start = 0;
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                requirements.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    requirements.push(&selector[start..]);
+    for req in requirements
+        .iter()
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+    {
+        let set = |rest: &str| -> Vec<String> {
+            rest.trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect()
+        };
+        let ok = if let Some((k, v)) = req.split_once("!=") {
+            get(k.trim()) != Some(v.trim())
+        } else if let Some((k, v)) = req.split_once("==").or_else(|| req.split_once('=')) {
+            get(k.trim()) == Some(v.trim())
+        } else if let Some((k, rest)) = req.split_once(" notin ") {
+            get(k.trim()).is_none_or(|v| !set(rest).iter().any(|s| s == v))
+        } else if let Some((k, rest)) = req.split_once(" in ") {
+            get(k.trim()).is_some_and(|v| set(rest).iter().any(|s| s == v))
+        } else if let Some(k) = req.strip_prefix('!') {
+            get(k.trim()).is_none()
+        } else if req
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_./".contains(c))
+        {
+            get(req).is_some()
+        } else {
+            return Err(format!("invalid selector requirement {req:?}"));
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A patch's text: inline or from a file.
+fn patch_text(
+    loader: &Loader<'_>,
+    dir: &Path,
+    kpath: &Path,
+    p: &Patch,
+    field: &str,
+) -> Result<String, RenderError> {
+    match (&p.path, &p.patch) {
+        (Some(path), None) => loader.read_text(dir, path),
+        (None, Some(text)) => Ok(text.clone()),
+        _ => Err(RenderError::Field {
+            path: kpath.to_path_buf(),
+            field: field.into(),
+            message: "exactly one of path and patch must be set".into(),
+        }),
+    }
+}
+
+fn parse_patch(text: &str, kpath: &Path, field: &str) -> Result<Vec<Value>, RenderError> {
+    crate::yaml::kustomize_documents(text).map_err(|e| RenderError::Field {
+        path: kpath.to_path_buf(),
+        field: field.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Applies one strategic-merge patch document, to `target`-selected resources or to the
+/// resource with the patch's own kind, name and namespace.
+fn apply_smp(
+    doc: &Map<String, Value>,
+    target: Option<&Selector>,
+    res: &mut Vec<Resource>,
+    kpath: &Path,
+    field: &str,
+) -> Result<(), RenderError> {
+    let patch_res = Resource::new(doc.clone(), "");
+    let err = |m: String| RenderError::Field {
+        path: kpath.to_path_buf(),
+        field: field.into(),
+        message: m,
+    };
+    let mut matched = Vec::new();
+    for (i, r) in res.iter().enumerate() {
+        let hit = match target {
+            Some(sel) => selects(sel, r).map_err(&err)?,
+            None => {
+                let pg = patch_res.gvk();
+                r.kind() == patch_res.kind()
+                    && r.gvk().group == pg.group
+                    && (r.name() == patch_res.name() || r.original_name == patch_res.name())
+                    && (patch_res.namespace().is_none() || r.namespace() == patch_res.namespace())
+            }
+        };
+        if hit {
+            matched.push(i);
+        }
+    }
+    if matched.is_empty() && target.is_none() {
+        return Err(err(format!(
+            "no resource matches the patch for {}",
+            patch_res.describe()
+        )));
+    }
+    let mut patch = doc.clone();
+    if target.is_some() {
+        // The target decides what is patched; the patch's own identity is not applied.
+        if let Some(Value::Object(meta)) = patch.get_mut("metadata") {
+            meta.remove("name");
+            meta.remove("namespace");
+        }
+    }
+    let mut deleted = Vec::new();
+    for i in matched {
+        let r = &mut res[i];
+        let gvk = r.gvk();
+        if let Outcome::Delete = strategic_merge(&mut r.obj, &patch, &gvk.group, &gvk.kind) {
+            deleted.push(i);
+        }
+    }
+    for i in deleted.into_iter().rev() {
+        res.remove(i);
+    }
+    Ok(())
+}
+
+fn apply_6902(
+    ops: &[Value],
+    target: &Selector,
+    res: &mut [Resource],
+    kpath: &Path,
+    field: &str,
+) -> Result<(), RenderError> {
+    let err = |m: String| RenderError::Field {
+        path: kpath.to_path_buf(),
+        field: field.into(),
+        message: m,
+    };
+    for r in res.iter_mut() {
+        if !selects(target, r).map_err(&err)? {
+            continue;
+        }
+        let mut doc = Value::Object(std::mem::take(&mut r.obj));
+        let result = json6902(&mut doc, ops);
+        if let Value::Object(m) = doc {
+            r.obj = m;
+        }
+        result.map_err(|m| RenderError::Object {
+            path: kpath.to_path_buf(),
+            object: r.describe(),
+            message: format!("{field}: {m}"),
+        })?;
+    }
+    Ok(())
+}
+
+/// `patchesStrategicMerge:` entries (files, or inline patches).
+pub fn strategic_merge_entries(
+    loader: &Loader<'_>,
+    dir: &Path,
+    kpath: &Path,
+    entries: &[String],
+    res: &mut Vec<Resource>,
+) -> Result<(), RenderError> {
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("patchesStrategicMerge[{i}]");
+        let text = if entry.contains('\n') || entry.trim_start().starts_with('{') {
+            entry.clone()
+        } else {
+            loader.read_text(dir, entry)?
+        };
+        for doc in parse_patch(&text, kpath, &field)? {
+            if let Value::Object(m) = doc {
+                apply_smp(&m, None, res, kpath, &field)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `patches:` entries: strategic merge or JSON 6902 (a list of operations).
+pub fn patches(
+    loader: &Loader<'_>,
+    dir: &Path,
+    kpath: &Path,
+    entries: &[Patch],
+    res: &mut Vec<Resource>,
+) -> Result<(), RenderError> {
+    for (i, p) in entries.iter().enumerate() {
+        let field = format!("patches[{i}]");
+        let text = patch_text(loader, dir, kpath, p, &field)?;
+        let docs = parse_patch(&text, kpath, &field)?;
+        match docs.as_slice() {
+            [Value::Array(ops)] => {
+                let Some(target) = &p.target else {
+                    return Err(RenderError::Field {
+                        path: kpath.to_path_buf(),
+                        field,
+                        message: "a JSON 6902 patch needs a target".into(),
+                    });
+                };
+                apply_6902(ops, target, res, kpath, &field)?;
+            }
+            _ => {
+                for doc in &docs {
+                    if let Value::Object(m) = doc {
+                        apply_smp(m, p.target.as_ref(), res, kpath, &field)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `patchesJson6902:` entries.
+pub fn json6902_entries(
+    loader: &Loader<'_>,
+    dir: &Path,
+    kpath: &Path,
+    entries: &[Patch],
+    res: &mut [Resource],
+) -> Result<(), RenderError> {
+    for (i, p) in entries.iter().enumerate() {
+        let field = format!("patchesJson6902[{i}]");
+        let text = patch_text(loader, dir, kpath, p, &field)?;
+        let ops = match parse_patch(&text, kpath, &field)?.into_iter().next() {
+            Some(Value::Array(ops)) => ops,
+            _ => {
+                return Err(RenderError::Field {
+                    path: kpath.to_path_buf(),
+                    field,
+                    message: "expected a list of JSON 6902 operations".into(),
+                });
+            }
+        };
+        let Some(target) = &p.target else {
+            return Err(RenderError::Field {
+                path: kpath.to_path_buf(),
+                field,
+                message: "target is required".into(),
+            });
+        };
+        apply_6902(&ops, target, res, kpath, &field)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! A resource being rendered: its object, where it came from, and the names it had.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// Group, version and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Gvk {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+}
+
+impl Gvk {
+    /// Splits `apiVersion` into group and version.
+    pub fn from_api_version(api_version: &str, kind: &str) -> Self {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        Gvk {
+            group,
+            version,
+            kind: kind.to_string(),
+        }
+    }
+}
+
+/// How generated objects relate to ones of the same name from bases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    Create,
+    Merge,
+    Replace,
+}
+
+/// A resource and the bookkeeping the transformers need.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The object itself.
+    pub obj: Map<String, Value>,
+    /// The name it was loaded or generated with.
+    pub original_name: String,
+    /// The namespace it was loaded or generated with.
+    pub original_namespace: Option<String>,
+    /// For generated ConfigMaps/Secrets: append a content hash to the name at the end.
+    pub needs_hash: bool,
+    /// For generated resources: how they combine with an existing one.
+    pub behavior: Option<Behavior>,
+    /// The file it came from (for error messages).
+    pub source: String,
+}
+
+impl Resource {
+    /// Wraps an object read from `source`.
+    pub fn new(obj: Map<String, Value>, source: &str) -> Self {
+        let mut r = Resource {
+            obj,
+            original_name: String::new(),
+            original_namespace: None,
+            needs_hash: false,
+            behavior: None,
+            source: source.to_string(),
+        };
+        r.original_name = r.name().to_string();
+        r.original_namespace = r.namespace().map(str::to_string);
+        r
+    }
+
+    /// `apiVersion` and `kind`.
+    pub fn gvk(&self) -> Gvk {
+        Gvk::from_api_version(self.str_at(&["apiVersion"]), self.kind())
+    }
+
+    /// `kind`.
+    pub fn kind(&self) -> &str {
+        self.str_at(&["kind"])
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        self.str_at(&["metadata", "name"])
+    }
+
+    /// `metadata.namespace`, if set and not empty.
+    pub fn namespace(&self) -> Option<&str> {
+        Some(self.str_at(&["metadata", "namespace"])).filter(|s| !s.is_empty())
+    }
+
+    /// Sets `metadata.name`.
+    pub fn set_name(&mut self, name: &str) {
+        self.metadata_mut()
+            .insert("name".into(), Value::String(name.to_string()));
+    }
+
+    /// `metadata`, created when missing.
+    pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let meta = self
+            .obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        match meta {
+            Value::Object(m) => m,
+            _ => unreachable!("metadata was just made an object"),
+        }
+    }
+
+    /// The labels of the object.
+    pub fn labels(&self) -> Map<String, Value> {
+        self.obj
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The annotations of the object.
+    pub fn annotations(&self) -> Map<String, Value> {
+        self.obj
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn str_at(&self, path: &[&str]) -> &str {
+        let mut v = match self.obj.get(path[0]) {
+            Some(v) => v,
+            None => return "",
+        };
+        for key in &path[1..] {
+            v = match v.get(key) {
+                Some(v) => v,
+                None => return "",
+            };
+        }
+        v.as_str().unwrap_or("")
+    }
+
+    /// `kind/name` or `kind/namespace/name`, for messages.
+    pub fn describe(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{}/{}/{}", self.kind(), ns, self.name()),
+            None => format!("{}/{}", self.kind(), self.name()),
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}

@@ -1,0 +1,267 @@
+//! The built-in transformers of one kustomization, in kustomize's order: strategic-merge
+//! patches, patches, namespace, name prefix/suffix, labels, annotations, JSON 6902
+//! patches, replicas, images.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::fieldspec::{annotation_specs, apply_to_maps, label_specs};
+use super::kustomization::Kustomization;
+use super::loader::Loader;
+use super::resource::Resource;
+use super::{RenderError, patch};
+
+/// Kinds that are not namespaced (no namespace is set on them).
+pub const CLUSTER_SCOPED: &[&str] = &[
+    "APIService",
+    "CertificateSigningRequest",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterTrustBundle",
+    "ComponentStatus",
+    "CSIDriver",
+    "CSINode",
+    "CustomResourceDefinition",
+    "DeviceClass",
+    "FlowSchema",
+    "IngressClass",
+    "IPAddress",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PodSecurityPolicy",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "ResourceSlice",
+    "RuntimeClass",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "ServiceCIDR",
+    "StorageClass",
+    "StorageVersionMigration",
+    "SubjectAccessReview",
+    "TokenReview",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+    "VolumeAttributesClass",
+];
+
+/// Applies the kustomization's transformers to `res`.
+pub fn apply_all(
+    loader: &Loader<'_>,
+    dir: &Path,
+    kpath: &Path,
+    k: &Kustomization,
+    res: &mut Vec<Resource>,
+) -> Result<(), RenderError> {
+    patch::strategic_merge_entries(loader, dir, kpath, &k.patches_strategic_merge, res)?;
+    patch::patches(loader, dir, kpath, &k.patches, res)?;
+    if let Some(ns) = k.namespace.as_deref().filter(|ns| !ns.is_empty()) {
+        namespace(ns, res);
+    }
+    let prefix = k.name_prefix.as_deref().unwrap_or("");
+    let suffix = k.name_suffix.as_deref().unwrap_or("");
+    if !prefix.is_empty() || !suffix.is_empty() {
+        for r in res.iter_mut() {
+            if matches!(r.kind(), "CustomResourceDefinition" | "Namespace") {
+                continue;
+            }
+            let name = format!("{prefix}{}{suffix}", r.name());
+            r.set_name(&name);
+        }
+    }
+    if !k.common_labels.is_empty() {
+        add_pairs(res, &label_specs(true, true), &k.common_labels);
+    }
+    for set in &k.labels {
+        add_pairs(
+            res,
+            &label_specs(set.include_selectors, set.include_templates),
+            &set.pairs,
+        );
+    }
+    if !k.common_annotations.is_empty() {
+        add_pairs(res, &annotation_specs(), &k.common_annotations);
+    }
+    patch::json6902_entries(loader, dir, kpath, &k.patches_json6902, res)?;
+    for replica in &k.replicas {
+        for r in res.iter_mut().filter(|r| {
+            (r.name() == replica.name || r.original_name == replica.name)
+                && matches!(
+                    r.kind(),
+                    "Deployment" | "ReplicaSet" | "StatefulSet" | "ReplicationController"
+                )
+        }) {
+            let spec = r
+                .obj
+                .entry("spec")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(spec) = spec {
+                spec.insert("replicas".into(), Value::from(replica.count));
+            }
+        }
+    }
+    for image in &k.images {
+        for r in res.iter_mut() {
+            images(&mut r.obj, image);
+        }
+    }
+    Ok(())
+}
+
+fn add_pairs(
+    res: &mut [Resource],
+    specs: &[super::fieldspec::FieldSpec],
+    pairs: &std::collections::BTreeMap<String, String>,
+) {
+    for r in res.iter_mut() {
+        apply_to_maps(r, specs, &mut |m| {
+            for (k, v) in pairs {
+                m.insert(k.clone(), Value::String(v.clone()));
+            }
+        });
+    }
+}
+
+fn namespace(ns: &str, res: &mut [Resource]) {
+    let service_accounts: Vec<String> = res
+        .iter()
+        .filter(|r| r.kind() == "ServiceAccount")
+        .map(|r| r.name().to_string())
+        .collect();
+    for r in res.iter_mut() {
+        let kind = r.kind().to_string();
+        if kind == "Namespace" {
+            r.set_name(ns);
+        }
+        if CLUSTER_SCOPED.contains(&kind.as_str()) {
+            if kind == "ClusterRoleBinding" {
+                subjects(r, ns, &service_accounts);
+            }
+            if kind.ends_with("WebhookConfiguration") {
+                webhook_services(r, ns);
+            }
+            continue;
+        }
+        r.metadata_mut()
+            .insert("namespace".into(), Value::String(ns.to_string()));
+        if kind == "RoleBinding" {
+            subjects(r, ns, &service_accounts);
+        }
+    }
+}
+
+/// Binding subjects named `default`, and service accounts of this render without a
+/// namespace, move into the new namespace.
+fn subjects(r: &mut Resource, ns: &str, service_accounts: &[String]) {
+    let Some(Value::Array(subjects)) = r.obj.get_mut("subjects") else {
+        return;
+    };
+    for s in subjects.iter_mut().filter_map(Value::as_object_mut) {
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+        let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
+        let has_ns = s
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let ours =
+            kind == "ServiceAccount" && !has_ns && service_accounts.iter().any(|a| a == name);
+        if name == "default" || ours {
+            s.insert("namespace".into(), Value::String(ns.to_string()));
+        }
+    }
+}
+
+fn webhook_services(r: &mut Resource, ns: &str) {
+    let Some(Value::Array(hooks)) = r.obj.get_mut("webhooks") else {
+        return;
+    };
+    for hook in hooks.iter_mut() {
+        if let Some(Value::Object(svc)) = hook.pointer_mut("/clientConfig/service") {
+            svc.insert("namespace".into(), Value::String(ns.to_string()));
+        }
+    }
+}
+
+/// Splits an image reference into name, tag and digest.
+fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
+        None => (rest, None, digest),
+    }
+}
+
+fn images(obj: &mut Map<String, Value>, image: &super::kustomization::Image) {
+    for (key, value) in obj.iter_mut() {
+        match value {
+            Value::Array(items) if key == "containers" || key == "initContainers" => {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    if let Some(Value::String(current)) = item.get_mut("image")
+                        && let Some(updated) = update_image(current, image)
+                    {
+                        *current = updated;
+                    }
+                    images(item, image);
+                }
+            }
+            Value::Object(m) => images(m, image),
+            Value::Array(items) => {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    images(item, image);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn update_image(current: &str, image: &super::kustomization::Image) -> Option<String> {
+    let (name, tag, digest) = split_image(current);
+    if name != image.name {
+        return None;
+    }
+    let new_name = image.new_name.as_deref().unwrap_or(name);
+    if let Some(d) = image.digest.as_deref() {
+        return Some(format!("{new_name}@{d}"));
+    }
+    if let Some(t) = image.new_tag.as_deref() {
+        return Some(format!("{new_name}:{t}"));
+    }
+    let mut out = new_name.to_string();
+    if let Some(t) = tag {
+        out.push(':');
+        out.push_str(t);
+    }
+    if let Some(d) = digest {
+        out.push('@');
+        out.push_str(d);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_split() {
+        assert_eq!(split_image("nginx"), ("nginx", None, None));
+        assert_eq!(split_image("nginx:1.2"), ("nginx", Some("1.2"), None));
+        assert_eq!(
+            split_image("reg:5000/team/app:v1@sha256:ab"),
+            ("reg:5000/team/app", Some("v1"), Some("sha256:ab"))
+        );
+        assert_eq!(split_image("reg:5000/app"), ("reg:5000/app", None, None));
+    }
+}

@@ -1,0 +1,159 @@
+//! Differential suite: every case in `tests/kustomize/` is rendered by the real
+//! `kustomize` v5.5.0 (built by `e2e/tools/kustomize.sh`) and by keelson; the outputs must
+//! be byte-identical, and where kustomize fails keelson must fail too, naming the file.
+//!
+//! A case is a directory. It builds its `ROOT` subdirectory when that file exists (else
+//! the case directory itself) and passes the flags in `ARGS` to both tools.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use keelson::render::{self, LoadRestrictor, RenderOptions, Reorder};
+
+fn kustomize() -> PathBuf {
+    if let Some(p) = std::env::var_os("KEELSON_KUSTOMIZE") {
+        return PathBuf::from(p);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/tools/kustomize.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("kustomize.sh runs");
+    assert!(
+        out.status.success(),
+        "building the reference kustomize failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+struct Case {
+    name: String,
+    root: PathBuf,
+    args: Vec<String>,
+}
+
+fn cases() -> Vec<Case> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kustomize");
+    let mut cases: Vec<Case> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| {
+            let root = match std::fs::read_to_string(p.join("ROOT")) {
+                Ok(r) => p.join(r.trim()),
+                Err(_) => p.clone(),
+            };
+            let args = std::fs::read_to_string(p.join("ARGS"))
+                .map(|a| a.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default();
+            Case {
+                name: p.file_name().unwrap().to_string_lossy().into_owned(),
+                root,
+                args,
+            }
+        })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    cases
+}
+
+fn options(args: &[String]) -> RenderOptions {
+    let mut o = RenderOptions::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--reorder" => {
+                o.reorder = Some(match it.next().map(String::as_str) {
+                    Some("none") => Reorder::None,
+                    _ => Reorder::Legacy,
+                })
+            }
+            "--load-restrictor" => {
+                if it.next().map(String::as_str) == Some("LoadRestrictionsNone") {
+                    o.load_restrictor = LoadRestrictor::None;
+                }
+            }
+            other => panic!("unknown flag in ARGS: {other}"),
+        }
+    }
+    o
+}
+
+#[test]
+fn byte_identical_to_kustomize() {
+    let kustomize = kustomize();
+    let cases = cases();
+    assert!(
+        cases.len() >= 20,
+        "the corpus has only {} cases",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let reference = Command::new(&kustomize)
+            .arg("build")
+            .arg(&case.root)
+            .args(&case.args)
+            .output()
+            .unwrap();
+        let ours = render::build(&render::DiskFs, &case.root, options(&case.args));
+        match (reference.status.success(), ours) {
+            (true, Ok(rendered)) => {
+                let want = String::from_utf8_lossy(&reference.stdout);
+                let got = rendered.to_yaml();
+                if got != want {
+                    failures.push(format!(
+                        "{}: output differs\n{}",
+                        case.name,
+                        first_difference(&want, &got)
+                    ));
+                }
+            }
+            (true, Err(e)) => failures.push(format!(
+                "{}: kustomize succeeds, keelson fails: {e}",
+                case.name
+            )),
+            (false, Ok(_)) => failures.push(format!(
+                "{}: kustomize fails ({}), keelson succeeds",
+                case.name,
+                String::from_utf8_lossy(&reference.stderr).trim()
+            )),
+            (false, Err(e)) => {
+                // Both fail: keelson's message must name a file of the case.
+                let msg = e.to_string();
+                if !msg.contains(&case.name) {
+                    failures.push(format!(
+                        "{}: error does not name the file: {msg}",
+                        case.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from kustomize:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+fn first_difference(want: &str, got: &str) -> String {
+    let w: Vec<&str> = want.lines().collect();
+    let g: Vec<&str> = got.lines().collect();
+    let i = w
+        .iter()
+        .zip(&g)
+        .position(|(a, b)| a != b)
+        .unwrap_or(w.len().min(g.len()));
+    let from = i.saturating_sub(3);
+    format!(
+        "  line {}\n  kustomize: {:?}\n  keelson:   {:?}",
+        i + 1,
+        &w[from..(i + 3).min(w.len())],
+        &g[from..(i + 3).min(g.len())]
+    )
+}
