@@ -3,7 +3,8 @@
 //! be byte-identical, and where kustomize fails keelson must fail too, naming the file.
 //!
 //! A case is a directory. It builds its `ROOT` subdirectory when that file exists (else
-//! the case directory itself) and passes the flags in `ARGS` to both tools.
+//! the case directory itself) and passes the flags in `ARGS` to both tools. The overlays
+//! of `overlays-example/` are cases too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,18 @@ fn cases() -> Vec<Case> {
             }
         })
         .collect();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays-example/overlays");
+    for overlay in std::fs::read_dir(&example).unwrap() {
+        let root = overlay.unwrap().path();
+        cases.push(Case {
+            name: format!(
+                "overlays-example/overlays/{}",
+                root.file_name().unwrap().to_string_lossy()
+            ),
+            root,
+            args: Vec::new(),
+        });
+    }
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     cases
 }
