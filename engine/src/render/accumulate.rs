@@ -1,6 +1,7 @@
 //! Walks a kustomization tree: resources, bases, generators, components, transformers —
 //! in kustomize's order — and finishes at the root (hash suffixes, name references).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -85,17 +86,18 @@ fn accumulate(
     check_supported(&k, &kpath)?;
 
     let mut res = input;
+    let mut ids: HashSet<Id> = res.iter().map(id).collect();
     for entry in k.resources.iter().chain(&k.bases) {
         let resolved = loader.resolve(dir, entry, false)?;
         if loader.fs.is_dir(&resolved) {
             let (sub, _) = accumulate(loader, &resolved, Vec::new(), Expect::Kustomization, stack)?;
             for r in sub {
-                append(&mut res, r, &kpath)?;
+                append(&mut res, &mut ids, r, &kpath)?;
             }
         } else {
             let path = loader.resolve(dir, entry, true)?;
             for r in load_resources(loader, &path)? {
-                append(&mut res, r, &kpath)?;
+                append(&mut res, &mut ids, r, &kpath)?;
             }
         }
     }
@@ -112,7 +114,7 @@ fn accumulate(
         );
     for (kind, args) in generated {
         let r = generate(loader, dir, kind, args, global)?;
-        add_generated(&mut res, r, &kpath)?;
+        add_generated(&mut res, &mut ids, r, &kpath)?;
     }
 
     for entry in &k.components {
@@ -230,12 +232,24 @@ fn checked(r: Resource, path: &Path) -> Result<Resource, RenderError> {
     Ok(r)
 }
 
-fn same_id(a: &Resource, b: &Resource) -> bool {
-    a.gvk() == b.gvk() && a.name() == b.name() && a.namespace() == b.namespace()
+/// What makes a resource unique in a render: group, version, kind, namespace, name.
+type Id = (super::resource::Gvk, Option<String>, String);
+
+fn id(r: &Resource) -> Id {
+    (
+        r.gvk(),
+        r.namespace().map(str::to_string),
+        r.name().to_string(),
+    )
 }
 
-fn append(res: &mut Vec<Resource>, r: Resource, kpath: &Path) -> Result<(), RenderError> {
-    if res.iter().any(|x| same_id(x, &r)) {
+fn append(
+    res: &mut Vec<Resource>,
+    ids: &mut HashSet<Id>,
+    r: Resource,
+    kpath: &Path,
+) -> Result<(), RenderError> {
+    if !ids.insert(id(&r)) {
         return Err(RenderError::Object {
             path: kpath.to_path_buf(),
             object: r.describe(),
@@ -249,9 +263,14 @@ fn append(res: &mut Vec<Resource>, r: Resource, kpath: &Path) -> Result<(), Rend
     Ok(())
 }
 
-fn add_generated(res: &mut Vec<Resource>, r: Resource, kpath: &Path) -> Result<(), RenderError> {
+fn add_generated(
+    res: &mut Vec<Resource>,
+    ids: &mut HashSet<Id>,
+    r: Resource,
+    kpath: &Path,
+) -> Result<(), RenderError> {
     match r.behavior.unwrap_or(Behavior::Create) {
-        Behavior::Create => append(res, r, kpath),
+        Behavior::Create => append(res, ids, r, kpath),
         Behavior::Merge | Behavior::Replace => {
             let target = res.iter_mut().find(|x| {
                 x.kind() == r.kind()

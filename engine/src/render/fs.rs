@@ -92,3 +92,67 @@ impl FileSystem for Recording<'_> {
         self.inner.canonicalize(path)
     }
 }
+
+/// Files held in memory (tests, fuzzing, and trees read straight from git objects).
+#[derive(Debug, Default, Clone)]
+pub struct MemFs {
+    files: std::collections::BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl MemFs {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file at an absolute path.
+    pub fn insert(&mut self, path: impl Into<PathBuf>, bytes: impl Into<Vec<u8>>) {
+        self.files.insert(path.into(), bytes.into());
+    }
+}
+
+impl FileSystem for MemFs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        self.files.keys().any(|p| p.starts_with(path) && p != path)
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        self.files.contains_key(path)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut out: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter_map(|p| p.strip_prefix(path).ok()?.components().next())
+            .map(|c| path.join(c))
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        // Normalise `.` and `..` lexically: memory trees have no symlinks.
+        let mut out = PathBuf::new();
+        for c in path.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        if self.is_file(&out) || self.is_dir(&out) {
+            Ok(out)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no such file or directory",
+            ))
+        }
+    }
+}

@@ -20,7 +20,7 @@ mod transform;
 
 use std::path::{Path, PathBuf};
 
-pub use fs::{DiskFs, FileSystem};
+pub use fs::{DiskFs, FileSystem, MemFs};
 pub use resource::Resource;
 
 /// Whether files outside a kustomization's directory may be read.
@@ -69,9 +69,7 @@ impl Rendered {
             if i > 0 {
                 out.push_str("---\n");
             }
-            out.push_str(&crate::yaml::emit::document(&serde_json::Value::Object(
-                obj.clone(),
-            )));
+            crate::yaml::emit::mapping_document(obj, &mut out);
         }
         out
     }
@@ -120,6 +118,17 @@ pub enum RenderError {
     Unsupported { path: PathBuf, field: String },
 }
 
+/// Applies a strategic merge patch to `target`, an object of `group`/`kind`, as the
+/// renderer's patches do; returns false when the patch deletes the object.
+pub fn strategic_merge(
+    target: &mut serde_json::Map<String, serde_json::Value>,
+    patch: &serde_json::Map<String, serde_json::Value>,
+    group: &str,
+    kind: &str,
+) -> bool {
+    patch::strategic_merge_public(target, patch, group, kind)
+}
+
 /// Renders the kustomization in `dir`.
 pub fn build(
     fs: &dyn FileSystem,
@@ -145,4 +154,94 @@ pub fn build(
         objects: resources.into_iter().map(|r| r.obj).collect(),
         files_read: recording.files_read(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> MemFs {
+        let mut fs = MemFs::new();
+        for (path, text) in files {
+            fs.insert(format!("/repo/{path}"), text.as_bytes().to_vec());
+        }
+        fs
+    }
+
+    #[test]
+    fn records_every_file_read() {
+        let fs = tree(&[
+            (
+                "app/kustomization.yaml",
+                "resources:\n- ../base\npatches:\n- path: p.yaml\nconfigMapGenerator:\n- name: c\n  files:\n  - f.txt\n",
+            ),
+            (
+                "app/p.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: y\n",
+            ),
+            ("app/f.txt", "hello\n"),
+            ("app/unused.yaml", "not read\n"),
+            ("base/kustomization.yaml", "resources:\n- cm.yaml\n"),
+            (
+                "base/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+            ),
+        ]);
+        let r = build(&fs, Path::new("/repo/app"), RenderOptions::default()).unwrap();
+        let read: Vec<String> = r
+            .files_read
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            read,
+            [
+                "/repo/app/f.txt",
+                "/repo/app/kustomization.yaml",
+                "/repo/app/p.yaml",
+                "/repo/base/cm.yaml",
+                "/repo/base/kustomization.yaml"
+            ]
+        );
+        assert_eq!(r.objects.len(), 2);
+    }
+
+    #[test]
+    fn alias_bomb_in_a_resource_is_an_error_not_a_hang() {
+        let mut bomb =
+            String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\nl0: &l0 [a, a]\n");
+        for i in 1..40 {
+            bomb.push_str(&format!("l{i}: &l{i} [*l{p}, *l{p}]\n", p = i - 1));
+        }
+        let fs = tree(&[
+            ("kustomization.yaml", "resources:\n- bomb.yaml\n"),
+            ("bomb.yaml", &bomb),
+        ]);
+        let started = std::time::Instant::now();
+        let err = build(&fs, Path::new("/repo"), RenderOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("bomb.yaml"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn symlink_out_of_the_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.yaml");
+        std::fs::write(
+            &outside,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\n",
+        )
+        .unwrap();
+        let root = dir.path().join("app");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link.yaml")).unwrap();
+        std::fs::write(root.join("kustomization.yaml"), "resources:\n- link.yaml\n").unwrap();
+        let err = build(&DiskFs, &root, RenderOptions::default()).unwrap_err();
+        assert!(matches!(err, RenderError::Restricted { .. }), "{err}");
+        let lifted = RenderOptions {
+            load_restrictor: LoadRestrictor::None,
+            ..RenderOptions::default()
+        };
+        assert_eq!(build(&DiskFs, &root, lifted).unwrap().objects.len(), 1);
+    }
 }

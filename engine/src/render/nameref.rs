@@ -1,6 +1,8 @@
 //! Name references: after prefixes, suffixes and hashes changed names, fields that refer
 //! to a renamed object by its old name are updated (kustomize's `nameReference`).
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::fieldspec::{TEMPLATED, for_each_field};
@@ -128,22 +130,18 @@ fn pod_spec_prefix(kind: &str) -> Option<&'static str> {
 
 /// Updates every reference to a renamed object.
 pub fn fix(res: &mut [Resource]) {
-    // (kind, old name, new name, namespace) of every renamed object.
-    let renamed: Vec<(String, String, String, Option<String>)> = res
-        .iter()
-        .filter(|r| r.name() != r.original_name)
-        .map(|r| {
-            (
-                r.kind().to_string(),
-                r.original_name.clone(),
-                r.name().to_string(),
-                r.namespace().map(str::to_string),
-            )
-        })
-        .collect();
+    // (kind, old name) -> [(new name, namespace)] of every renamed object.
+    let mut renamed: HashMap<(String, String), Vec<(String, Option<String>)>> = HashMap::new();
+    for r in res.iter().filter(|r| r.name() != r.original_name) {
+        renamed
+            .entry((r.kind().to_string(), r.original_name.clone()))
+            .or_default()
+            .push((r.name().to_string(), r.namespace().map(str::to_string)));
+    }
     if renamed.is_empty() {
         return;
     }
+    let lookup = |kind: &str, old: &str| renamed.get(&(kind.to_string(), old.to_string()));
     for referrer in res.iter_mut() {
         let kind = referrer.kind().to_string();
         let ns = referrer.namespace().map(str::to_string);
@@ -161,15 +159,14 @@ pub fn fix(res: &mut [Resource]) {
                     return;
                 }
                 let Some(old) = value.as_str() else { return };
-                let candidate = renamed.iter().find(|(k, o, _, target_ns)| {
-                    k == r.target
-                        && o == old
-                        && (CLUSTER_SCOPED.contains(&k.as_str())
-                            || ns.is_none()
-                            || target_ns == &ns
-                            || CLUSTER_SCOPED.contains(&kind.as_str()))
+                let any_namespace = CLUSTER_SCOPED.contains(&r.target)
+                    || ns.is_none()
+                    || CLUSTER_SCOPED.contains(&kind.as_str());
+                let candidate = lookup(r.target, old).and_then(|c| {
+                    c.iter()
+                        .find(|(_, target_ns)| any_namespace || target_ns == &ns)
                 });
-                if let Some((_, _, new, _)) = candidate {
+                if let Some((new, _)) = candidate {
                     *value = Value::String(new.clone());
                 }
             });
@@ -184,9 +181,9 @@ pub fn fix(res: &mut [Resource]) {
                         return;
                     }
                     let Some(old) = value.as_str() else { return };
-                    if let Some((_, _, new, _)) = renamed.iter().find(|(k, o, _, target_ns)| {
-                        k == target_kind && o == old && target_ns == &ns
-                    }) {
+                    let candidate = lookup(target_kind, old)
+                        .and_then(|c| c.iter().find(|(_, target_ns)| target_ns == &ns));
+                    if let Some((new, _)) = candidate {
                         *value = Value::String(new.clone());
                     }
                 },

@@ -73,6 +73,16 @@ enum Outcome {
     Delete,
 }
 
+/// [`strategic_merge`] for callers outside the renderer: true keeps the object.
+pub fn strategic_merge_public(
+    dst: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    group: &str,
+    kind: &str,
+) -> bool {
+    matches!(strategic_merge(dst, patch, group, kind), Outcome::Keep)
+}
+
 /// Applies a strategic merge patch to an object of `group`/`kind`.
 fn strategic_merge(
     dst: &mut Map<String, Value>,
@@ -316,32 +326,61 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
     }
 }
 
-/// Whether a resource matches a patch target (names and the like are anchored regexes).
-fn selects(sel: &Selector, r: &Resource) -> Result<bool, String> {
-    let gvk = r.gvk();
-    let present = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
-    let checks = [
-        (present(&sel.group), gvk.group.as_str()),
-        (present(&sel.version), gvk.version.as_str()),
-        (present(&sel.kind), gvk.kind.as_str()),
-        (present(&sel.name), r.name()),
-        (present(&sel.namespace), r.namespace().unwrap_or("")),
-    ];
-    for (pattern, value) in checks {
-        let Some(pattern) = pattern else { continue };
-        let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())?;
-        if !re.is_match(value) {
+/// A patch target with its patterns compiled once (names and the like are anchored
+/// regexes, as in kustomize).
+struct Target {
+    patterns: [Option<regex::Regex>; 5],
+    labels: Option<String>,
+    annotations: Option<String>,
+}
+
+impl Target {
+    fn new(sel: &Selector) -> Result<Self, String> {
+        let compile = |o: &Option<String>| -> Result<Option<regex::Regex>, String> {
+            match o.as_deref().filter(|s| !s.is_empty()) {
+                Some(p) => regex::Regex::new(&format!("^(?:{p})$"))
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            }
+        };
+        let present = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
+        Ok(Target {
+            patterns: [
+                compile(&sel.group)?,
+                compile(&sel.version)?,
+                compile(&sel.kind)?,
+                compile(&sel.name)?,
+                compile(&sel.namespace)?,
+            ],
+            labels: present(&sel.label_selector),
+            annotations: present(&sel.annotation_selector),
+        })
+    }
+
+    fn matches(&self, r: &Resource) -> Result<bool, String> {
+        let gvk = r.gvk();
+        let values = [
+            gvk.group.as_str(),
+            gvk.version.as_str(),
+            gvk.kind.as_str(),
+            r.name(),
+            r.namespace().unwrap_or(""),
+        ];
+        for (pattern, value) in self.patterns.iter().zip(values) {
+            if pattern.as_ref().is_some_and(|p| !p.is_match(value)) {
+                return Ok(false);
+            }
+        }
+        if let Some(ls) = &self.labels
+            && !label_selector_matches(ls, &r.labels())?
+        {
             return Ok(false);
         }
-    }
-    if let Some(ls) = present(&sel.label_selector)
-        && !label_selector_matches(&ls, &r.labels())?
-    {
-        return Ok(false);
-    }
-    match present(&sel.annotation_selector) {
-        Some(asel) => label_selector_matches(&asel, &r.annotations()),
-        None => Ok(true),
+        match &self.annotations {
+            Some(a) => label_selector_matches(a, &r.annotations()),
+            None => Ok(true),
+        }
     }
 }
 
@@ -444,10 +483,11 @@ fn apply_smp(
         field: field.into(),
         message: m,
     };
+    let compiled = target.map(Target::new).transpose().map_err(&err)?;
     let mut matched = Vec::new();
     for (i, r) in res.iter().enumerate() {
-        let hit = match target {
-            Some(sel) => selects(sel, r).map_err(&err)?,
+        let hit = match &compiled {
+            Some(t) => t.matches(r).map_err(&err)?,
             None => {
                 let pg = patch_res.gvk();
                 r.kind() == patch_res.kind()
@@ -500,8 +540,9 @@ fn apply_6902(
         field: field.into(),
         message: m,
     };
+    let target = Target::new(target).map_err(&err)?;
     for r in res.iter_mut() {
-        if !selects(target, r).map_err(&err)? {
+        if !target.matches(r).map_err(&err)? {
             continue;
         }
         let mut doc = Value::Object(std::mem::take(&mut r.obj));

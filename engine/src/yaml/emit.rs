@@ -14,6 +14,21 @@ const BEST_WIDTH: usize = 80;
 /// go-yaml v2's indentation step.
 const INDENT: usize = 2;
 
+/// One mapping document in kustomize's output format (no leading `---`).
+pub fn mapping_document(map: &Map<String, Value>, out: &mut String) {
+    let mut e = Emitter {
+        out: std::mem::take(out),
+        column: 0,
+    };
+    if map.is_empty() {
+        e.write("{}");
+        e.newline();
+    } else {
+        e.mapping(map, 0, false);
+    }
+    *out = e.out;
+}
+
 /// One document in kustomize's output format (no leading `---`).
 pub fn document(value: &Value) -> String {
     let mut e = Emitter::default();
