@@ -128,10 +128,12 @@ fn pod_spec_prefix(kind: &str) -> Option<&'static str> {
     }
 }
 
+/// A renamed object's new name and namespace, indexed by (kind, old name).
+type Renamed = (String, Option<String>);
+
 /// Updates every reference to a renamed object.
 pub fn fix(res: &mut [Resource]) {
-    // (kind, old name) -> [(new name, namespace)] of every renamed object.
-    let mut renamed: HashMap<(String, String), Vec<(String, Option<String>)>> = HashMap::new();
+    let mut renamed: HashMap<(String, String), Vec<Renamed>> = HashMap::new();
     for r in res.iter().filter(|r| r.name() != r.original_name) {
         renamed
             .entry((r.kind().to_string(), r.original_name.clone()))
