@@ -151,7 +151,6 @@ fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), Rend
 /// Fields this renderer does not implement yet fail loudly instead of being ignored.
 fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
     let unsupported = [
-        ("replacements", !k.replacements.is_empty()),
         ("vars", !k.vars.is_empty()),
         ("crds", !k.crds.is_empty()),
         ("openapi", k.openapi.is_some()),

@@ -15,6 +15,7 @@ mod loader;
 mod nameref;
 mod order;
 mod patch;
+mod replacements;
 mod resource;
 mod transform;
 

@@ -328,14 +328,15 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
 
 /// A patch target with its patterns compiled once (names and the like are anchored
 /// regexes, as in kustomize).
-struct Target {
+pub struct Target {
     patterns: [Option<regex::Regex>; 5],
     labels: Option<String>,
     annotations: Option<String>,
 }
 
 impl Target {
-    fn new(sel: &Selector) -> Result<Self, String> {
+    /// Compiles a selector.
+    pub fn new(sel: &Selector) -> Result<Self, String> {
         let compile = |o: &Option<String>| -> Result<Option<regex::Regex>, String> {
             match o.as_deref().filter(|s| !s.is_empty()) {
                 Some(p) => regex::Regex::new(&format!("^(?:{p})$"))
@@ -358,7 +359,8 @@ impl Target {
         })
     }
 
-    fn matches(&self, r: &Resource) -> Result<bool, String> {
+    /// Whether `r` is selected.
+    pub fn matches(&self, r: &Resource) -> Result<bool, String> {
         let gvk = r.gvk();
         let values = [
             gvk.group.as_str(),

@@ -1,6 +1,6 @@
 //! The built-in transformers of one kustomization, in kustomize's order: strategic-merge
 //! patches, patches, namespace, name prefix/suffix, labels, annotations, JSON 6902
-//! patches, replicas, images.
+//! patches, replicas, images, replacements.
 
 use std::path::Path;
 
@@ -112,6 +112,7 @@ pub fn apply_all(
             images(&mut r.obj, image);
         }
     }
+    super::replacements::apply(loader, dir, kpath, &k.replacements, res)?;
     Ok(())
 }
 
