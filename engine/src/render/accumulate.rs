@@ -35,7 +35,10 @@ pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError
         let name = format!("{}-{}", r.name(), hash::suffix(&r.obj));
         r.set_name(&name);
     }
-    nameref::fix(&mut resources);
+    nameref::fix(&mut resources).map_err(|message| RenderError::Invalid {
+        path: loader.kustomization_file(root),
+        message,
+    })?;
     let (mut sort, mut first, mut last) = (Reorder::Legacy, Vec::new(), Vec::new());
     if let Some(options) = &k.sort_options {
         match options.order.as_deref() {

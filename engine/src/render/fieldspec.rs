@@ -43,6 +43,15 @@ pub const TEMPLATED: [&str; 6] = [
     "ReplicationController",
 ];
 
+/// Pod (anti-)affinity and topology-spread selectors that select the workload's own pods.
+const SELECTOR_TERMS: [&str; 5] = [
+    "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+    "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+    "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+    "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+    "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+];
+
 /// Where common labels go when they also select (commonLabels, labels.includeSelectors).
 pub fn label_specs(selectors: bool, templates: bool) -> Vec<FieldSpec> {
     let mut specs = vec![spec(None, "metadata/labels", true)];
@@ -71,6 +80,11 @@ pub fn label_specs(selectors: bool, templates: bool) -> Vec<FieldSpec> {
         specs.push(spec(Some("ReplicationController"), "spec/selector", true));
         for kind in ["Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"] {
             specs.push(spec(Some(kind), "spec/selector/matchLabels", true));
+        }
+        for kind in ["Deployment", "StatefulSet"] {
+            for path in SELECTOR_TERMS {
+                specs.push(spec(Some(kind), path, false));
+            }
         }
         specs.push(spec(Some("Job"), "spec/selector/matchLabels", false));
         specs.push(spec(
@@ -128,8 +142,32 @@ pub fn for_each_map(
     create: bool,
     f: &mut dyn FnMut(&mut Map<String, Value>),
 ) {
-    let segments: Vec<&str> = path.split('/').collect();
+    let segments = split_path(path);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     walk_map(obj, &segments, create, f);
+}
+
+/// Splits a field-spec path at `/`, except where escaped as `\/` (annotation keys).
+pub fn split_path(path: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'/') => {
+                chars.next();
+                if let Some(last) = out.last_mut() {
+                    last.push('/');
+                }
+            }
+            '/' => out.push(String::new()),
+            c => {
+                if let Some(last) = out.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn walk_map(
@@ -173,16 +211,14 @@ pub fn for_each_field(
     path: &str,
     f: &mut dyn FnMut(&mut Value, &Map<String, Value>),
 ) {
-    let Some((parent, field)) = path.rsplit_once('/') else {
-        let snapshot = obj.clone();
-        if let Some(v) = obj.get_mut(path) {
-            f(v, &snapshot);
-        }
+    let segments = split_path(path);
+    let Some((field, parent)) = segments.split_last() else {
         return;
     };
-    for_each_map(obj, parent, false, &mut |m| {
+    let parent: Vec<&str> = parent.iter().map(String::as_str).collect();
+    walk_map(obj, &parent, false, &mut |m| {
         let snapshot = m.clone();
-        if let Some(v) = m.get_mut(field) {
+        if let Some(v) = m.get_mut(field.as_str()) {
             f(v, &snapshot);
         }
     });

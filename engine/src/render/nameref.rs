@@ -1,195 +1,434 @@
-//! Name references: after prefixes, suffixes and hashes changed names, fields that refer
-//! to a renamed object by its old name are updated (kustomize's `nameReference`).
+//! Name references: after prefixes, suffixes, hashes and namespaces changed ids, fields
+//! that refer to an object by a name it had before are updated to its current name (and,
+//! for `{name, namespace}` references, its namespace) — kustomize's `nameReference`.
 
-use std::collections::HashMap;
+use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::fieldspec::{TEMPLATED, for_each_field};
+use super::fieldspec::for_each_field;
 use super::resource::Resource;
 use super::transform::CLUSTER_SCOPED;
 
-/// Who refers to a kind, and where.
+/// A field of `referrer` kinds that names a `target` kind.
 struct Ref {
-    /// The kind referred to.
     target: &'static str,
-    /// Referrer kinds; `None`: every kind with a pod spec, at `path` under the pod spec.
-    referrers: Option<&'static [&'static str]>,
-    path: &'static str,
-    /// The map holding the field names the target's kind in a `kind` field.
-    needs_kind: bool,
+    /// The target's API group must be this one.
+    group: &'static str,
+    referrer: &'static str,
+    path: String,
 }
 
-const fn pod(target: &'static str, path: &'static str) -> Ref {
-    Ref {
-        target,
-        referrers: None,
-        path,
-        needs_kind: false,
-    }
-}
-
-const fn field(
-    target: &'static str,
-    referrers: &'static [&'static str],
-    path: &'static str,
-    needs_kind: bool,
-) -> Ref {
-    Ref {
-        target,
-        referrers: Some(referrers),
-        path,
-        needs_kind,
-    }
-}
-
-const BINDINGS: &[&str] = &["RoleBinding", "ClusterRoleBinding"];
-const SCALABLE: &[&str] = &[
-    "Deployment",
-    "StatefulSet",
-    "ReplicaSet",
-    "ReplicationController",
+/// Where each kind keeps the pod spec that ConfigMap/Secret references live in.
+const CONFIG_HOLDERS: &[(&str, &str)] = &[
+    ("Pod", "spec"),
+    ("PodTemplate", "template/spec"),
+    ("Deployment", "spec/template/spec"),
+    ("ReplicaSet", "spec/template/spec"),
+    ("DaemonSet", "spec/template/spec"),
+    ("StatefulSet", "spec/template/spec"),
+    ("Job", "spec/template/spec"),
+    ("CronJob", "spec/jobTemplate/spec/template/spec"),
 ];
 
-const REFS: &[Ref] = &[
-    pod("ConfigMap", "volumes/configMap/name"),
-    pod("ConfigMap", "volumes/projected/sources/configMap/name"),
-    pod("ConfigMap", "containers/env/valueFrom/configMapKeyRef/name"),
-    pod(
+/// Where each kind keeps the pod spec that service accounts, claims and priority classes
+/// are named in.
+const POD_HOLDERS: &[(&str, &str)] = &[
+    ("Pod", "spec"),
+    ("StatefulSet", "spec/template/spec"),
+    ("Deployment", "spec/template/spec"),
+    ("ReplicationController", "spec/template/spec"),
+    ("CronJob", "spec/jobTemplate/spec/template/spec"),
+    ("Job", "spec/template/spec"),
+    ("DaemonSet", "spec/template/spec"),
+];
+
+const CONFIG_MAP_FIELDS: &[&str] = &[
+    "volumes/configMap/name",
+    "containers/env/valueFrom/configMapKeyRef/name",
+    "initContainers/env/valueFrom/configMapKeyRef/name",
+    "containers/envFrom/configMapRef/name",
+    "initContainers/envFrom/configMapRef/name",
+    "volumes/projected/sources/configMap/name",
+];
+
+const SECRET_FIELDS: &[&str] = &[
+    "volumes/secret/secretName",
+    "containers/env/valueFrom/secretKeyRef/name",
+    "initContainers/env/valueFrom/secretKeyRef/name",
+    "containers/envFrom/secretRef/name",
+    "initContainers/envFrom/secretRef/name",
+    "imagePullSecrets/name",
+    "volumes/projected/sources/secret/name",
+];
+
+/// Fields outside pod specs: (target, target group, referrer, path).
+const OTHER: &[(&str, &str, &str, &str)] = &[
+    (
+        "Deployment",
+        "",
+        "HorizontalPodAutoscaler",
+        "spec/scaleTargetRef/name",
+    ),
+    (
+        "ReplicationController",
+        "",
+        "HorizontalPodAutoscaler",
+        "spec/scaleTargetRef/name",
+    ),
+    (
+        "ReplicaSet",
+        "",
+        "HorizontalPodAutoscaler",
+        "spec/scaleTargetRef/name",
+    ),
+    (
+        "StatefulSet",
+        "",
+        "HorizontalPodAutoscaler",
+        "spec/scaleTargetRef/name",
+    ),
+    ("ConfigMap", "", "Node", "spec/configSource/configMap"),
+    ("ConfigMap", "", "Role", "rules/resourceNames"),
+    ("ConfigMap", "", "ClusterRole", "rules/resourceNames"),
+    (
         "ConfigMap",
-        "initContainers/env/valueFrom/configMapKeyRef/name",
+        "",
+        "Ingress",
+        "metadata/annotations/nginx.ingress.kubernetes.io\\/fastcgi-params-configmap",
     ),
-    pod("ConfigMap", "containers/envFrom/configMapRef/name"),
-    pod("ConfigMap", "initContainers/envFrom/configMapRef/name"),
-    pod("Secret", "volumes/secret/secretName"),
-    pod("Secret", "volumes/projected/sources/secret/name"),
-    pod("Secret", "containers/env/valueFrom/secretKeyRef/name"),
-    pod("Secret", "initContainers/env/valueFrom/secretKeyRef/name"),
-    pod("Secret", "containers/envFrom/secretRef/name"),
-    pod("Secret", "initContainers/envFrom/secretRef/name"),
-    pod("Secret", "imagePullSecrets/name"),
-    field(
+    ("Secret", "", "Ingress", "spec/tls/secretName"),
+    (
         "Secret",
-        &["ServiceAccount"],
-        "imagePullSecrets/name",
-        false,
+        "",
+        "Ingress",
+        "metadata/annotations/ingress.kubernetes.io\\/auth-secret",
     ),
-    field("Secret", &["ServiceAccount"], "secrets/name", false),
-    field("Secret", &["Ingress"], "spec/tls/secretName", false),
-    pod("ServiceAccount", "serviceAccountName"),
-    field("ServiceAccount", BINDINGS, "subjects/name", true),
-    pod(
-        "PersistentVolumeClaim",
-        "volumes/persistentVolumeClaim/claimName",
+    (
+        "Secret",
+        "",
+        "Ingress",
+        "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret",
     ),
-    pod("PriorityClass", "priorityClassName"),
-    field("Service", &["StatefulSet"], "spec/serviceName", false),
-    field(
+    (
+        "Secret",
+        "",
+        "Ingress",
+        "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-tls-secret",
+    ),
+    ("Secret", "", "ServiceAccount", "imagePullSecrets/name"),
+    ("Secret", "", "StorageClass", "parameters/secretName"),
+    ("Secret", "", "StorageClass", "parameters/adminSecretName"),
+    ("Secret", "", "StorageClass", "parameters/userSecretName"),
+    ("Secret", "", "StorageClass", "parameters/secretRef"),
+    ("Secret", "", "Role", "rules/resourceNames"),
+    ("Secret", "", "ClusterRole", "rules/resourceNames"),
+    (
+        "Secret",
+        "",
         "Service",
-        &["Ingress"],
-        "spec/rules/http/paths/backend/service/name",
-        false,
+        "spec/template/spec/containers/env/valueFrom/secretKeyRef/name",
     ),
-    field(
-        "Service",
-        &["Ingress"],
-        "spec/defaultBackend/service/name",
-        false,
-    ),
-    field("Role", &["RoleBinding"], "roleRef/name", true),
-    field("ClusterRole", BINDINGS, "roleRef/name", true),
-    field(
+    (
+        "Secret",
+        "",
         "PersistentVolume",
-        &["PersistentVolumeClaim"],
+        "spec/azureFile/secretName",
+    ),
+    ("Service", "", "StatefulSet", "spec/serviceName"),
+    (
+        "Service",
+        "",
+        "Ingress",
+        "spec/rules/http/paths/backend/serviceName",
+    ),
+    ("Service", "", "Ingress", "spec/backend/serviceName"),
+    (
+        "Service",
+        "",
+        "Ingress",
+        "spec/rules/http/paths/backend/service/name",
+    ),
+    ("Service", "", "Ingress", "spec/defaultBackend/service/name"),
+    ("Service", "", "APIService", "spec/service/name"),
+    (
+        "Service",
+        "",
+        "ValidatingWebhookConfiguration",
+        "webhooks/clientConfig/service",
+    ),
+    (
+        "Service",
+        "",
+        "MutatingWebhookConfiguration",
+        "webhooks/clientConfig/service",
+    ),
+    (
+        "Role",
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+        "roleRef/name",
+    ),
+    (
+        "ClusterRole",
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+        "roleRef/name",
+    ),
+    (
+        "ClusterRole",
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        "roleRef/name",
+    ),
+    ("ServiceAccount", "", "RoleBinding", "subjects"),
+    ("ServiceAccount", "", "ClusterRoleBinding", "subjects"),
+    (
+        "PersistentVolume",
+        "",
+        "PersistentVolumeClaim",
         "spec/volumeName",
-        false,
     ),
-    field(
+    ("PersistentVolume", "", "ClusterRole", "rules/resourceNames"),
+    (
         "StorageClass",
-        &["PersistentVolumeClaim"],
+        "storage.k8s.io",
+        "PersistentVolume",
         "spec/storageClassName",
-        false,
     ),
-    field(
+    (
         "StorageClass",
-        &["StatefulSet"],
+        "storage.k8s.io",
+        "PersistentVolumeClaim",
+        "spec/storageClassName",
+    ),
+    (
+        "StorageClass",
+        "storage.k8s.io",
+        "StatefulSet",
         "spec/volumeClaimTemplates/spec/storageClassName",
-        false,
+    ),
+    (
+        "ValidatingAdmissionPolicy",
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        "spec/policyName",
     ),
 ];
 
-/// Where a kind keeps its pod spec.
-fn pod_spec_prefix(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Pod" => Some("spec"),
-        "CronJob" => Some("spec/jobTemplate/spec/template/spec"),
-        k if TEMPLATED.contains(&k) => Some("spec/template/spec"),
-        _ => None,
+fn refs() -> &'static [Ref] {
+    static REFS: OnceLock<Vec<Ref>> = OnceLock::new();
+    REFS.get_or_init(|| {
+        let mut out = Vec::new();
+        let mut pod = |target: &'static str, holders: &[(&'static str, &str)], fields: &[&str]| {
+            for (referrer, prefix) in holders {
+                for field in fields {
+                    out.push(Ref {
+                        target,
+                        group: "",
+                        referrer,
+                        path: format!("{prefix}/{field}"),
+                    });
+                }
+            }
+        };
+        pod("ConfigMap", CONFIG_HOLDERS, CONFIG_MAP_FIELDS);
+        pod("Secret", CONFIG_HOLDERS, SECRET_FIELDS);
+        pod("ServiceAccount", POD_HOLDERS, &["serviceAccountName"]);
+        pod(
+            "PersistentVolumeClaim",
+            POD_HOLDERS,
+            &["volumes/persistentVolumeClaim/claimName"],
+        );
+        pod("PriorityClass", POD_HOLDERS, &["priorityClassName"]);
+        for (target, group, referrer, path) in OTHER {
+            out.push(Ref {
+                target,
+                group,
+                referrer,
+                path: path.to_string(),
+            });
+        }
+        out
+    })
+}
+
+/// What the candidates of a reference need to be compared with.
+struct Candidate {
+    kind: String,
+    group: String,
+    name: String,
+    namespace: Option<String>,
+    first_namespace: Option<String>,
+    previous_names: Vec<String>,
+}
+
+impl Candidate {
+    fn of(r: &Resource) -> Self {
+        Candidate {
+            kind: r.kind().to_string(),
+            group: r.gvk().group,
+            name: r.name().to_string(),
+            namespace: r.namespace().map(str::to_string),
+            first_namespace: r.first_namespace().map(str::to_string),
+            previous_names: r.previous.iter().map(|(n, _)| n.clone()).collect(),
+        }
+    }
+
+    fn cluster_scoped(&self) -> bool {
+        CLUSTER_SCOPED.contains(&self.kind.as_str())
     }
 }
 
-/// A renamed object's new name and namespace, indexed by (kind, old name).
-type Renamed = (String, Option<String>);
+/// The namespace an object effectively lives in ("" for cluster-scoped ones).
+fn effective_ns(kind: &str, ns: Option<&str>) -> String {
+    if CLUSTER_SCOPED.contains(&kind) {
+        String::new()
+    } else {
+        ns.filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_string()
+    }
+}
 
-/// Updates every reference to a renamed object.
-pub fn fix(res: &mut [Resource]) {
-    let mut renamed: HashMap<(String, String), Vec<Renamed>> = HashMap::new();
-    for r in res.iter().filter(|r| r.name() != r.original_name) {
-        renamed
-            .entry((r.kind().to_string(), r.original_name.clone()))
-            .or_default()
-            .push((r.name().to_string(), r.namespace().map(str::to_string)));
+/// Updates every reference to an object whose id changed.
+pub fn fix(res: &mut [Resource]) -> Result<(), String> {
+    let candidates: Vec<Candidate> = res
+        .iter()
+        .filter(|r| !r.previous.is_empty())
+        .map(Candidate::of)
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
     }
-    if renamed.is_empty() {
-        return;
-    }
-    let lookup = |kind: &str, old: &str| renamed.get(&(kind.to_string(), old.to_string()));
+    let mut failure = None;
     for referrer in res.iter_mut() {
         let kind = referrer.kind().to_string();
-        let ns = referrer.namespace().map(str::to_string);
-        for r in REFS {
-            let path = match r.referrers {
-                Some(kinds) if kinds.contains(&kind.as_str()) => r.path.to_string(),
-                Some(_) => continue,
-                None => match pod_spec_prefix(&kind) {
-                    Some(prefix) => format!("{prefix}/{}", r.path),
-                    None => continue,
-                },
-            };
-            for_each_field(&mut referrer.obj, &path, &mut |value, parent| {
-                if r.needs_kind && parent.get("kind").and_then(Value::as_str) != Some(r.target) {
-                    return;
-                }
-                let Some(old) = value.as_str() else { return };
-                let any_namespace = CLUSTER_SCOPED.contains(&r.target)
-                    || ns.is_none()
-                    || CLUSTER_SCOPED.contains(&kind.as_str());
-                let candidate = lookup(r.target, old).and_then(|c| {
-                    c.iter()
-                        .find(|(_, target_ns)| any_namespace || target_ns == &ns)
-                });
-                if let Some((new, _)) = candidate {
-                    *value = Value::String(new.clone());
+        let referrer_ns = effective_ns(&kind, referrer.namespace());
+        let referrer_cluster_scoped = CLUSTER_SCOPED.contains(&kind.as_str());
+        let role_ref = referrer.obj.get("roleRef").map(|r| {
+            (
+                r.get("apiGroup")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                r.get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        });
+        for r in refs().iter().filter(|r| r.referrer == kind) {
+            let eligible: Vec<&Candidate> = candidates
+                .iter()
+                .filter(|c| c.kind == r.target && (r.group.is_empty() || c.group == r.group))
+                .filter(|c| {
+                    // roleRef names a Role or a ClusterRole: only that kind may match.
+                    !r.path.ends_with("roleRef/name")
+                        || role_ref
+                            .as_ref()
+                            .is_none_or(|(g, k)| *g == c.group && *k == c.kind)
+                })
+                .filter(|c| {
+                    referrer_cluster_scoped
+                        || c.cluster_scoped()
+                        || c.kind == "ServiceAccount"
+                        || effective_ns(&c.kind, c.namespace.as_deref()) == referrer_ns
+                })
+                .collect();
+            if eligible.is_empty() {
+                continue;
+            }
+            for_each_field(&mut referrer.obj, &r.path, &mut |value, _| {
+                if let Err(e) = update(value, &eligible) {
+                    failure.get_or_insert(e);
                 }
             });
         }
-        if kind == "HorizontalPodAutoscaler" {
-            for_each_field(
-                &mut referrer.obj,
-                "spec/scaleTargetRef/name",
-                &mut |value, parent| {
-                    let target_kind = parent.get("kind").and_then(Value::as_str).unwrap_or("");
-                    if !SCALABLE.contains(&target_kind) {
-                        return;
-                    }
-                    let Some(old) = value.as_str() else { return };
-                    let candidate = lookup(target_kind, old)
-                        .and_then(|c| c.iter().find(|(_, target_ns)| target_ns == &ns));
-                    if let Some((new, _)) = candidate {
-                        *value = Value::String(new.clone());
-                    }
-                },
-            );
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn update(value: &mut Value, eligible: &[&Candidate]) -> Result<(), String> {
+    match value {
+        Value::String(old) => {
+            if let Some(c) = select(old, eligible.iter().copied())? {
+                *old = c.name.clone();
+            }
         }
+        Value::Object(m) => update_mapping(m, eligible)?,
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                match item {
+                    Value::String(_) | Value::Object(_) => update(item, eligible)?,
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `{name, namespace}` references: candidates narrow by the namespace given (original
+/// namespace first, then current), and both fields are updated.
+fn update_mapping(m: &mut Map<String, Value>, eligible: &[&Candidate]) -> Result<(), String> {
+    let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
+        return Ok(());
+    };
+    let pool: Vec<&Candidate> = match m.get("namespace").and_then(Value::as_str) {
+        None => eligible.to_vec(),
+        Some(ns) => {
+            let by_first: Vec<&Candidate> = eligible
+                .iter()
+                .copied()
+                .filter(|c| effective_ns(&c.kind, c.first_namespace.as_deref()) == ns)
+                .collect();
+            if by_first.is_empty() {
+                eligible
+                    .iter()
+                    .copied()
+                    .filter(|c| effective_ns(&c.kind, c.namespace.as_deref()) == ns)
+                    .collect()
+            } else {
+                by_first
+            }
+        }
+    };
+    let Some(c) = select(&old, pool.into_iter())? else {
+        return Ok(());
+    };
+    if c.name == old && c.namespace.is_none() {
+        return Ok(());
+    }
+    m.insert("name".into(), Value::String(c.name.clone()));
+    if let Some(ns) = &c.namespace {
+        m.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    Ok(())
+}
+
+/// The one candidate that was once called `old`, if any.
+fn select<'a>(
+    old: &str,
+    eligible: impl Iterator<Item = &'a Candidate>,
+) -> Result<Option<&'a Candidate>, String> {
+    let matching: Vec<&Candidate> = eligible
+        .filter(|c| c.previous_names.iter().any(|n| n == old))
+        .collect();
+    match matching.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        [first, rest @ ..] if rest.iter().all(|c| c.name == first.name) => Ok(Some(first)),
+        many => Err(format!(
+            "found multiple possible referrals for {old:?}: {}",
+            many.iter()
+                .map(|c| format!("{}/{}", c.kind, c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }

@@ -50,6 +50,9 @@ pub struct Resource {
     pub behavior: Option<Behavior>,
     /// The file it came from (for error messages).
     pub source: String,
+    /// Every (name, namespace) it had before its current one, oldest first (kustomize's
+    /// previous ids: name references follow them).
+    pub previous: Vec<(String, Option<String>)>,
 }
 
 impl Resource {
@@ -62,6 +65,7 @@ impl Resource {
             needs_hash: false,
             behavior: None,
             source: source.to_string(),
+            previous: Vec::new(),
         };
         r.original_name = r.name().to_string();
         r.original_namespace = r.namespace().map(str::to_string);
@@ -88,10 +92,38 @@ impl Resource {
         Some(self.str_at(&["metadata", "namespace"])).filter(|s| !s.is_empty())
     }
 
-    /// Sets `metadata.name`.
+    /// Sets `metadata.name`, remembering the previous id.
     pub fn set_name(&mut self, name: &str) {
+        if self.name() != name {
+            self.remember_id();
+        }
         self.metadata_mut()
             .insert("name".into(), Value::String(name.to_string()));
+    }
+
+    /// Sets `metadata.namespace`, remembering the previous id.
+    pub fn set_namespace(&mut self, namespace: &str) {
+        if self.namespace() != Some(namespace) {
+            self.remember_id();
+        }
+        self.metadata_mut()
+            .insert("namespace".into(), Value::String(namespace.to_string()));
+    }
+
+    fn remember_id(&mut self) {
+        let id = (
+            self.name().to_string(),
+            self.namespace().map(str::to_string),
+        );
+        self.previous.push(id);
+    }
+
+    /// The namespace it was first seen with.
+    pub fn first_namespace(&self) -> Option<&str> {
+        match self.previous.first() {
+            Some((_, ns)) => ns.as_deref(),
+            None => self.namespace(),
+        }
     }
 
     /// `metadata`, created when missing.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::fieldspec::{annotation_specs, apply_to_maps, label_specs};
+use super::fieldspec::{annotation_specs, apply_to_maps, for_each_map, label_specs};
 use super::kustomization::Kustomization;
 use super::loader::Loader;
 use super::resource::Resource;
@@ -69,7 +69,11 @@ pub fn apply_all(
     let suffix = k.name_suffix.as_deref().unwrap_or("");
     if !prefix.is_empty() || !suffix.is_empty() {
         for r in res.iter_mut() {
-            if matches!(r.kind(), "CustomResourceDefinition" | "Namespace") {
+            // kustomize never renames these: their names are fixed by the API.
+            let gvk = r.gvk();
+            let fixed = matches!(gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace")
+                || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io");
+            if fixed {
                 continue;
             }
             let name = format!("{prefix}{}{suffix}", r.name());
@@ -131,61 +135,51 @@ fn add_pairs(
 }
 
 fn namespace(ns: &str, res: &mut [Resource]) {
-    let service_accounts: Vec<String> = res
-        .iter()
-        .filter(|r| r.kind() == "ServiceAccount")
-        .map(|r| r.name().to_string())
-        .collect();
     for r in res.iter_mut() {
         let kind = r.kind().to_string();
-        if kind == "Namespace" {
+        let api_version = r
+            .obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if kind == "Namespace" && api_version == "v1" {
             r.set_name(ns);
         }
-        if CLUSTER_SCOPED.contains(&kind.as_str()) {
-            if kind == "ClusterRoleBinding" {
-                subjects(r, ns, &service_accounts);
-            }
-            if kind.ends_with("WebhookConfiguration") {
-                webhook_services(r, ns);
-            }
-            continue;
+        if !CLUSTER_SCOPED.contains(&kind.as_str()) {
+            r.set_namespace(ns);
         }
-        r.metadata_mut()
-            .insert("namespace".into(), Value::String(ns.to_string()));
-        if kind == "RoleBinding" {
-            subjects(r, ns, &service_accounts);
+        match kind.as_str() {
+            "RoleBinding" | "ClusterRoleBinding" => subjects_named_default(r, ns),
+            "APIService" if r.gvk().group == "apiregistration.k8s.io" => {
+                for_each_map(&mut r.obj, "spec/service", true, &mut |m| {
+                    m.insert("namespace".into(), Value::String(ns.to_string()));
+                });
+            }
+            "CustomResourceDefinition" if r.gvk().group == "apiextensions.k8s.io" => {
+                for_each_map(
+                    &mut r.obj,
+                    "spec/conversion/webhook/clientConfig/service",
+                    false,
+                    &mut |m| {
+                        m.insert("namespace".into(), Value::String(ns.to_string()));
+                    },
+                );
+            }
+            _ => {}
         }
     }
 }
 
-/// Binding subjects named `default`, and service accounts of this render without a
-/// namespace, move into the new namespace.
-fn subjects(r: &mut Resource, ns: &str, service_accounts: &[String]) {
+/// Binding subjects named `default` move into the new namespace (kustomize's
+/// `setRoleBindingSubjects: defaultOnly`); service accounts of the render follow through
+/// name references.
+fn subjects_named_default(r: &mut Resource, ns: &str) {
     let Some(Value::Array(subjects)) = r.obj.get_mut("subjects") else {
         return;
     };
     for s in subjects.iter_mut().filter_map(Value::as_object_mut) {
-        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
-        let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
-        let has_ns = s
-            .get("namespace")
-            .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty());
-        let ours =
-            kind == "ServiceAccount" && !has_ns && service_accounts.iter().any(|a| a == name);
-        if name == "default" || ours {
+        if s.get("name").and_then(Value::as_str) == Some("default") {
             s.insert("namespace".into(), Value::String(ns.to_string()));
-        }
-    }
-}
-
-fn webhook_services(r: &mut Resource, ns: &str) {
-    let Some(Value::Array(hooks)) = r.obj.get_mut("webhooks") else {
-        return;
-    };
-    for hook in hooks.iter_mut() {
-        if let Some(Value::Object(svc)) = hook.pointer_mut("/clientConfig/service") {
-            svc.insert("namespace".into(), Value::String(ns.to_string()));
         }
     }
 }
