@@ -10,7 +10,7 @@ use super::generators::{GeneratedKind, combine, generate};
 use super::kustomization::Kustomization;
 use super::loader::Loader;
 use super::resource::{Behavior, Resource};
-use super::{RenderError, Reorder, hash, nameref, transform};
+use super::{RenderError, Reorder, hash, nameref, transform, vars};
 
 /// What the root kustomization produced, before ordering.
 pub struct Built {
@@ -29,14 +29,26 @@ enum Expect {
 /// Builds the root kustomization in `root` (an absolute, canonical path).
 pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError> {
     let mut stack = Vec::new();
-    let (mut resources, k) =
-        accumulate(loader, root, Vec::new(), Expect::Kustomization, &mut stack)?;
+    let mut declared = Vec::new();
+    let (mut resources, k) = accumulate(
+        loader,
+        root,
+        Vec::new(),
+        Expect::Kustomization,
+        &mut stack,
+        &mut declared,
+    )?;
     for r in resources.iter_mut().filter(|r| r.needs_hash) {
         let name = format!("{}-{}", r.name(), hash::suffix(&r.obj));
         r.set_name(&name);
     }
     nameref::fix(&mut resources).map_err(|message| RenderError::Invalid {
         path: loader.kustomization_file(root),
+        message,
+    })?;
+    vars::resolve(&declared, &mut resources).map_err(|message| RenderError::Field {
+        path: loader.kustomization_file(root),
+        field: "vars".into(),
         message,
     })?;
     let (mut sort, mut first, mut last) = (Reorder::Legacy, Vec::new(), Vec::new());
@@ -71,6 +83,7 @@ fn accumulate(
     input: Vec<Resource>,
     expect: Expect,
     stack: &mut Vec<PathBuf>,
+    vars: &mut Vec<vars::Var>,
 ) -> Result<(Vec<Resource>, Kustomization), RenderError> {
     if let Some(pos) = stack.iter().position(|d| d == dir) {
         let chain: Vec<String> = stack[pos..]
@@ -93,7 +106,14 @@ fn accumulate(
     for entry in k.resources.iter().chain(&k.bases) {
         let resolved = loader.resolve(dir, entry, false)?;
         if loader.fs.is_dir(&resolved) {
-            let (sub, _) = accumulate(loader, &resolved, Vec::new(), Expect::Kustomization, stack)?;
+            let (sub, _) = accumulate(
+                loader,
+                &resolved,
+                Vec::new(),
+                Expect::Kustomization,
+                stack,
+                vars,
+            )?;
             for r in sub {
                 append(&mut res, &mut ids, r, &kpath)?;
             }
@@ -122,11 +142,16 @@ fn accumulate(
 
     for entry in &k.components {
         let resolved = loader.resolve(dir, entry, false)?;
-        let (out, _) = accumulate(loader, &resolved, res, Expect::Component, stack)?;
+        let (out, _) = accumulate(loader, &resolved, res, Expect::Component, stack, vars)?;
         res = out;
     }
 
     transform::apply_all(loader, dir, &kpath, &k, &mut res)?;
+    vars::merge(&k.vars, &mut res, vars).map_err(|message| RenderError::Field {
+        path: kpath.clone(),
+        field: "vars".into(),
+        message,
+    })?;
     stack.pop();
     Ok((res, k))
 }
@@ -154,7 +179,6 @@ fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), Rend
 /// Fields this renderer does not implement yet fail loudly instead of being ignored.
 fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
     let unsupported = [
-        ("vars", !k.vars.is_empty()),
         ("crds", !k.crds.is_empty()),
         ("openapi", k.openapi.is_some()),
         ("configurations", !k.configurations.is_empty()),

@@ -34,7 +34,7 @@ pub struct Kustomization {
     pub patches_strategic_merge: Vec<String>,
     pub patches_json6902: Vec<Patch>,
     pub replacements: Vec<Value>,
-    pub vars: Vec<Value>,
+    pub vars: Vec<super::vars::Var>,
     pub crds: Vec<String>,
     pub openapi: Option<Value>,
     pub configurations: Vec<String>,

@@ -18,6 +18,7 @@ mod patch;
 mod replacements;
 mod resource;
 mod transform;
+mod vars;
 
 use std::path::{Path, PathBuf};
 

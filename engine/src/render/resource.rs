@@ -53,6 +53,8 @@ pub struct Resource {
     /// Every (name, namespace) it had before its current one, oldest first (kustomize's
     /// previous ids: name references follow them).
     pub previous: Vec<(String, Option<String>)>,
+    /// Names of the vars that read this object.
+    pub ref_vars: Vec<String>,
 }
 
 impl Resource {
@@ -66,6 +68,7 @@ impl Resource {
             behavior: None,
             source: source.to_string(),
             previous: Vec::new(),
+            ref_vars: Vec::new(),
         };
         r.original_name = r.name().to_string();
         r.original_namespace = r.namespace().map(str::to_string);
