@@ -3,5 +3,6 @@
 //! The stages (source, config, render, plan, apply, report) live in one module each; the
 //! `keelson` binary only parses arguments and prints.
 
+pub mod config;
 pub mod render;
 pub mod yaml;

@@ -178,6 +178,20 @@ fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), Rend
 
 /// Fields this renderer does not implement yet fail loudly instead of being ignored.
 fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
+    if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() {
+        let helm = std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join("helm").is_file())
+        });
+        return Err(RenderError::Field {
+            path: path.to_path_buf(),
+            field: "helmCharts".into(),
+            message: if helm {
+                "charts are not inflated natively; render them with `helm template` into a resource file (or use the kustomize escape hatch)".into()
+            } else {
+                "helmCharts needs the `helm` binary on PATH, and none was found".into()
+            },
+        });
+    }
     let unsupported = [
         ("crds", !k.crds.is_empty()),
         ("openapi", k.openapi.is_some()),

@@ -1,0 +1,397 @@
+//! `keelson.yaml`: the clusters of a GitOps repository and the targets synced to them.
+//!
+//! ```yaml
+//! apiVersion: keelson.dev/v1alpha1
+//! kind: Project
+//! clusters:
+//! - name: staging
+//!   labels: {env: staging}
+//!   kubeconfig: {context: e2e-1}        # or: inCluster: true, or: kubeconfigSecret: {...}
+//! targets:
+//! - name: shop-staging
+//!   path: overlays/staging
+//!   clusterSelector: {env: staging}
+//!   sync: {prune: true, pruneGuardPercent: 50, wait: true, timeout: 5m}
+//! ```
+//!
+//! Every mistake is reported with the field it concerns, before anything touches a cluster.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The file name looked for at a repository's root.
+pub const FILE_NAME: &str = "keelson.yaml";
+
+/// A parsed and validated `keelson.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Project {
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub clusters: Vec<Cluster>,
+    pub targets: Vec<Target>,
+    /// Reserved for the pipeline gates (typed Tekton runs) of later versions.
+    #[serde(default)]
+    pub pipelines: Option<serde_json::Value>,
+    /// Reserved for polling and self-heal schedules.
+    #[serde(default)]
+    pub schedule: Option<serde_json::Value>,
+}
+
+/// A cluster and how to reach it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cluster {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// A context of a kubeconfig file.
+    #[serde(default)]
+    pub kubeconfig: Option<KubeconfigRef>,
+    /// The cluster keelson runs in (its service account).
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// A kubeconfig held in a Secret of the cluster keelson runs in.
+    #[serde(default)]
+    pub kubeconfig_secret: Option<SecretRef>,
+}
+
+/// A context of a kubeconfig file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeconfigRef {
+    pub context: String,
+    /// The file; default `$KUBECONFIG`, then `~/.kube/config`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+/// A key of a Secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretRef {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default = "default_secret_key")]
+    pub key: String,
+}
+
+fn default_secret_key() -> String {
+    "kubeconfig".into()
+}
+
+/// An overlay synced to the clusters a selector picks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Target {
+    pub name: String,
+    /// The kustomization directory, relative to the repository root.
+    pub path: PathBuf,
+    /// Labels a cluster must all carry to be selected.
+    pub cluster_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub sync: SyncPolicy,
+    /// `native` (default) or `kustomize` (run an external kustomize binary).
+    #[serde(default)]
+    pub renderer: Renderer,
+}
+
+/// How a target renders.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum Renderer {
+    #[default]
+    Native,
+    Kustomize,
+}
+
+/// How a target is applied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct SyncPolicy {
+    /// Delete inventory members the render no longer holds.
+    pub prune: bool,
+    /// Correct drift on a schedule, not only on new commits.
+    pub self_heal: bool,
+    /// Take fields over from other field managers.
+    pub force_conflicts: bool,
+    /// Refuse a prune that deletes more than this share of the inventory.
+    pub prune_guard_percent: u8,
+    /// Kinds that may be pruned only when allowed here.
+    pub prune_namespaces: bool,
+    pub prune_crds: bool,
+    pub prune_pvcs: bool,
+    /// Wait for the applied objects to become healthy.
+    pub wait: bool,
+    /// How long to wait (`30s`, `5m`, `1h`).
+    pub timeout: String,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy {
+            prune: true,
+            self_heal: false,
+            force_conflicts: false,
+            prune_guard_percent: 50,
+            prune_namespaces: false,
+            prune_crds: false,
+            prune_pvcs: false,
+            wait: false,
+            timeout: "5m".into(),
+        }
+    }
+}
+
+impl SyncPolicy {
+    /// The wait timeout.
+    pub fn timeout(&self) -> Duration {
+        parse_duration(&self.timeout).unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// A mistake in `keelson.yaml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("{}: {field}: {message}", path.display())]
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+/// `30s`, `5m`, `1h30m`, `250ms`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut number = String::new();
+    let mut chars = text.trim().chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = if c == 'm' && chars.peek() == Some(&'s') {
+            chars.next();
+            0.001
+        } else {
+            match c {
+                'h' => 3600.0,
+                'm' => 60.0,
+                's' => 1.0,
+                _ => return None,
+            }
+        };
+        let n: f64 = number.parse().ok()?;
+        total += Duration::from_secs_f64(n * unit);
+        number.clear();
+        any = true;
+    }
+    (any && number.is_empty()).then_some(total)
+}
+
+impl Project {
+    /// Reads and validates `keelson.yaml` in `root`.
+    pub fn load(root: &Path) -> Result<Self, ConfigError> {
+        let path = root.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let project = Self::parse(&text, &path)?;
+        project.validate(root, &path)?;
+        Ok(project)
+    }
+
+    /// Parses without looking at the filesystem (`path` names the file in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        crate::yaml::from_str(text).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks names, selectors, connection settings, durations and overlay paths.
+    pub fn validate(&self, root: &Path, path: &Path) -> Result<(), ConfigError> {
+        let err = |field: String, message: String| ConfigError::Field {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        if let Some(kind) = self.kind.as_deref().filter(|k| *k != "Project") {
+            return Err(err("kind".into(), format!("expected Project, got {kind}")));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, c) in self.clusters.iter().enumerate() {
+            let field = format!("clusters[{i}]");
+            if c.name.is_empty() {
+                return Err(err(format!("{field}.name"), "must not be empty".into()));
+            }
+            if !seen.insert(&c.name) {
+                return Err(err(
+                    format!("{field}.name"),
+                    format!("duplicate cluster {:?}", c.name),
+                ));
+            }
+            let ways = [
+                c.kubeconfig.is_some(),
+                c.in_cluster,
+                c.kubeconfig_secret.is_some(),
+            ];
+            if ways.iter().filter(|w| **w).count() != 1 {
+                return Err(err(
+                    field,
+                    format!(
+                        "cluster {:?} needs exactly one of kubeconfig, inCluster, kubeconfigSecret",
+                        c.name
+                    ),
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let field = format!("targets[{i}]");
+            if !seen.insert(&t.name) {
+                return Err(err(
+                    format!("{field}.name"),
+                    format!("duplicate target {:?}", t.name),
+                ));
+            }
+            if self.clusters_of(t).is_empty() {
+                return Err(err(
+                    format!("{field}.clusterSelector"),
+                    format!("target {:?} selects no cluster", t.name),
+                ));
+            }
+            if t.path.is_absolute()
+                || t.path
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(err(
+                    format!("{field}.path"),
+                    "must be a path inside the repository".into(),
+                ));
+            }
+            let dir = root.join(&t.path);
+            let has_kustomization = crate::render::kustomization::FILE_NAMES
+                .iter()
+                .any(|n| dir.join(n).is_file());
+            if !has_kustomization {
+                return Err(err(
+                    format!("{field}.path"),
+                    format!("{} holds no kustomization", dir.display()),
+                ));
+            }
+            if parse_duration(&t.sync.timeout).is_none() {
+                return Err(err(
+                    format!("{field}.sync.timeout"),
+                    format!("{:?} is not a duration like 30s, 5m or 1h", t.sync.timeout),
+                ));
+            }
+            if t.sync.prune_guard_percent > 100 {
+                return Err(err(
+                    format!("{field}.sync.pruneGuardPercent"),
+                    "must be 0..=100".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The clusters a target's selector picks, in file order.
+    pub fn clusters_of(&self, target: &Target) -> Vec<&Cluster> {
+        self.clusters
+            .iter()
+            .filter(|c| {
+                target
+                    .cluster_selector
+                    .iter()
+                    .all(|(k, v)| c.labels.get(k) == Some(v))
+            })
+            .collect()
+    }
+
+    /// The target called `name`.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(config: &str) -> (tempfile::TempDir, Result<Project, ConfigError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("overlays/a")).unwrap();
+        std::fs::write(
+            dir.path().join("overlays/a/kustomization.yaml"),
+            "resources: []\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), config).unwrap();
+        let p = Project::load(dir.path());
+        (dir, p)
+    }
+
+    const CLUSTERS: &str =
+        "clusters:\n- name: one\n  labels: {env: dev}\n  kubeconfig: {context: e2e-1}\n";
+
+    #[test]
+    fn a_valid_project_loads() {
+        let (_d, p) = repo(&format!(
+            "{CLUSTERS}targets:\n- name: a\n  path: overlays/a\n  clusterSelector: {{env: dev}}\n  sync: {{timeout: 90s}}\n"
+        ));
+        let p = p.unwrap();
+        let t = p.target("a").unwrap();
+        assert_eq!(p.clusters_of(t).len(), 1);
+        assert_eq!(t.sync.timeout(), Duration::from_secs(90));
+        assert!(t.sync.prune);
+    }
+
+    #[test]
+    fn mistakes_name_their_field() {
+        let cases = [
+            (format!("{CLUSTERS}targets: []\nextra: 1\n"), "extra"),
+            (format!("{CLUSTERS}targets:\n- name: a\n  path: overlays/a\n  clusterSelector: {{env: prod}}\n"), "targets[0].clusterSelector"),
+            (format!("{CLUSTERS}targets:\n- name: a\n  path: overlays/missing\n  clusterSelector: {{env: dev}}\n"), "targets[0].path"),
+            (format!("{CLUSTERS}targets:\n- name: a\n  path: ../outside\n  clusterSelector: {{env: dev}}\n"), "targets[0].path"),
+            (format!("{CLUSTERS}targets:\n- name: a\n  path: overlays/a\n  clusterSelector: {{env: dev}}\n  sync: {{timeout: soon}}\n"), "targets[0].sync.timeout"),
+            (format!("{CLUSTERS}targets:\n- name: a\n  path: overlays/a\n  clusterSelector: {{env: dev}}\n  sync: {{prnue: true}}\n"), "prnue"),
+            ("clusters:\n- name: one\n  kubeconfig: {context: x}\n  inCluster: true\ntargets: []\n".to_string(), "clusters[0]"),
+            (format!("{CLUSTERS}- name: one\n  inCluster: true\ntargets: []\n"), "clusters[1].name"),
+        ];
+        for (config, field) in cases {
+            let (_d, p) = repo(&config);
+            let e = p.unwrap_err().to_string();
+            assert!(e.contains(field), "{field:?} not in {e:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("x"), None);
+    }
+}
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn the_bundled_example_is_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays-example");
+        let p = super::Project::load(&root).unwrap();
+        assert_eq!(p.targets.len(), 2);
+    }
+}
