@@ -3,6 +3,11 @@
 //! The stages (source, config, render, plan, apply, report) live in one module each; the
 //! `keelson` binary only parses arguments and prints.
 
+pub mod apply;
+pub mod cluster;
 pub mod config;
+pub mod inventory;
+pub mod plan;
 pub mod render;
+pub mod sync;
 pub mod yaml;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod build;
+mod diff;
 
 /// GitOps CI/CD and multi-cluster sync: render overlays, diff them against clusters,
 /// apply with server-side apply and prune what the repository no longer holds.
@@ -16,11 +17,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Build(build::Args),
+    Diff(diff::DiffArgs),
+    Sync(diff::SyncArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(args: Cli) -> anyhow::Result<i32> {
     match args.command {
         Command::Build(a) => build::run(a),
+        Command::Diff(a) => diff::diff(a),
+        Command::Sync(a) => diff::sync(a),
     }
 }

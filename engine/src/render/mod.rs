@@ -14,6 +14,7 @@ pub mod kustomization;
 mod loader;
 mod nameref;
 mod order;
+pub use order::install_rank;
 mod patch;
 mod replacements;
 mod resource;

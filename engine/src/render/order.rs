@@ -37,6 +37,18 @@ const ORDER_LAST: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
+/// Where a kind goes in the install order: negative for the kinds installed first (most
+/// negative first), positive for the ones installed last, 0 for everything else.
+pub fn install_rank(kind: &str) -> i64 {
+    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
+        return i as i64 - ORDER_FIRST.len() as i64;
+    }
+    if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+        return i as i64 + 1;
+    }
+    0
+}
+
 /// Sorts `res` in legacy order (stable); `first`/`last` replace the default kind lists
 /// when the kustomization's `sortOptions.legacySortOptions` give them.
 pub fn legacy_sort(res: &mut [Resource], first: &[String], last: &[String]) {

@@ -1,0 +1,443 @@
+//! Sync of a target on a cluster: validate every object with a server dry-run, then
+//! server-side apply in install order (Namespaces and CRDs first), prune what the render no
+//! longer holds (guarded), keep the ApplySet inventory, and optionally wait for health.
+
+pub mod health;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::cluster::{Cluster, Discovery};
+use crate::inventory;
+use crate::plan::{self, Desired, Member, ObjectError, Plan, PlanError, api_message};
+use crate::render::install_rank;
+use health::Health;
+
+/// How to sync.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Take fields from other field managers.
+    pub force_conflicts: bool,
+    /// Delete inventory members no longer rendered.
+    pub prune: bool,
+    /// Prune even past the guard.
+    pub force_prune: bool,
+    /// Largest share of the inventory one prune may delete.
+    pub prune_guard_percent: u8,
+    pub prune_namespaces: bool,
+    pub prune_crds: bool,
+    pub prune_pvcs: bool,
+    /// Wait for health after applying.
+    pub wait: bool,
+    pub timeout: Duration,
+    /// The commit being synced, recorded on the inventory parent.
+    pub commit: Option<String>,
+}
+
+impl Options {
+    /// Options from a target's sync policy.
+    pub fn from_policy(p: &crate::config::SyncPolicy) -> Self {
+        Options {
+            force_conflicts: p.force_conflicts,
+            prune: p.prune,
+            force_prune: false,
+            prune_guard_percent: p.prune_guard_percent,
+            prune_namespaces: p.prune_namespaces,
+            prune_crds: p.prune_crds,
+            prune_pvcs: p.prune_pvcs,
+            wait: p.wait,
+            timeout: p.timeout(),
+            commit: None,
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub plan: Plan,
+    pub applied: Vec<String>,
+    pub pruned: Vec<String>,
+    /// Members left in place because the target does not allow pruning their kind.
+    pub kept: Vec<String>,
+}
+
+/// A sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("cluster {cluster}: nothing applied; {} object(s) failed validation:\n{}", errors.len(), errors.iter().map(|e| format!("  {}: {}", e.object, e.message)).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        cluster: String,
+        errors: Vec<ObjectError>,
+    },
+    #[error("cluster {cluster}: prune refused: {reason} (use --force-prune to override)")]
+    PruneRefused { cluster: String, reason: String },
+    #[error("cluster {cluster}: {object}: {message}")]
+    Apply {
+        cluster: String,
+        object: String,
+        message: String,
+    },
+    #[error("cluster {cluster}: not healthy after {timeout:?}: {pending}")]
+    Unhealthy {
+        cluster: String,
+        timeout: Duration,
+        pending: String,
+    },
+    #[error("cluster {cluster}: {object} failed: {message}")]
+    Failed {
+        cluster: String,
+        object: String,
+        message: String,
+    },
+}
+
+fn is_prerequisite(kind: &str) -> bool {
+    kind == "Namespace" || kind == "CustomResourceDefinition"
+}
+
+/// Syncs `objects` (the target's render) to `cluster`.
+pub async fn sync(
+    cluster: &Cluster,
+    target: &str,
+    objects: &[Map<String, Value>],
+    options: &Options,
+) -> Result<Report, SyncError> {
+    let cname = cluster.name.clone();
+    // 1. Validate: every object dry-run (objects waiting for a Namespace/CRD of this
+    //    render are validated once those exist, before anything else is written).
+    let (plan, desired, prunes) =
+        plan::plan(cluster, target, objects, options.force_conflicts).await?;
+    if !plan.errors.is_empty() {
+        return Err(SyncError::Invalid {
+            cluster: cname,
+            errors: plan.errors.clone(),
+        });
+    }
+    // 2. The prune guard, before any write.
+    let (to_prune, kept) = prunable(&prunes, options);
+    if options.prune && !options.force_prune && plan.inventory > 0 {
+        if desired.is_empty() {
+            return Err(SyncError::PruneRefused {
+                cluster: cname,
+                reason: format!(
+                    "the render is empty and would delete all {} objects of the inventory",
+                    plan.inventory
+                ),
+            });
+        }
+        let share = to_prune.len() * 100 / plan.inventory;
+        if share > options.prune_guard_percent as usize {
+            return Err(SyncError::PruneRefused {
+                cluster: cname,
+                reason: format!(
+                    "{} of {} inventory objects ({share} %) would be deleted, over the {} % guard",
+                    to_prune.len(),
+                    plan.inventory,
+                    options.prune_guard_percent
+                ),
+            });
+        }
+    }
+    // 3. The inventory parent first lists old and new members, so an interrupted sync
+    //    leaves every member findable.
+    let new_gks: BTreeSet<String> = desired
+        .iter()
+        .map(|d| inventory::group_kind(&d.api_version, &d.kind))
+        .collect();
+    let new_ns: BTreeSet<String> = desired.iter().filter_map(|d| d.namespace.clone()).collect();
+    let mut all_gks = new_gks.clone();
+    let mut all_ns = new_ns.clone();
+    for m in &prunes {
+        all_gks.insert(inventory::group_kind(&m.api_version, &m.kind));
+        if let Some(ns) = &m.namespace {
+            all_ns.insert(ns.clone());
+        }
+    }
+    ensure_parent_namespace(cluster).await?;
+    write_parent(cluster, target, &all_gks, &all_ns, None).await?;
+
+    // 4. Prerequisites, then the rest in install order.
+    let (first, rest): (Vec<Desired>, Vec<Desired>) =
+        desired.into_iter().partition(|d| is_prerequisite(&d.kind));
+    let mut applied = Vec::new();
+    apply_in_order(cluster, &first, options, &mut applied).await?;
+    if first.iter().any(|d| d.kind == "CustomResourceDefinition") {
+        wait_established(cluster, &first, Duration::from_secs(60)).await?;
+    }
+    let mut discovery = Discovery::default();
+    let rest = revalidate_pending(cluster, &mut discovery, target, rest, options).await?;
+    apply_in_order(cluster, &rest, options, &mut applied).await?;
+
+    // 5. Prune in reverse install order.
+    let mut pruned = Vec::new();
+    if options.prune {
+        let mut order = to_prune.clone();
+        order.sort_by_key(|m| std::cmp::Reverse(install_rank(&m.kind)));
+        for m in &order {
+            prune_member(cluster, m).await?;
+            pruned.push(m.id());
+        }
+    }
+    // 6. The final inventory: what is rendered, plus members kept by policy.
+    let mut final_gks = new_gks;
+    let mut final_ns = new_ns;
+    let keep: Vec<&Member> = if options.prune {
+        kept.iter().collect()
+    } else {
+        prunes.iter().collect()
+    };
+    for m in keep {
+        final_gks.insert(inventory::group_kind(&m.api_version, &m.kind));
+        if let Some(ns) = &m.namespace {
+            final_ns.insert(ns.clone());
+        }
+    }
+    write_parent(
+        cluster,
+        target,
+        &final_gks,
+        &final_ns,
+        options.commit.as_deref(),
+    )
+    .await?;
+
+    if options.wait {
+        let all: Vec<&Desired> = first.iter().chain(rest.iter()).collect();
+        wait_healthy(cluster, &all, options.timeout).await?;
+    }
+    Ok(Report {
+        plan,
+        applied,
+        pruned,
+        kept: kept.iter().map(Member::id).collect(),
+    })
+}
+
+/// Splits the prune candidates into the ones the policy allows and the ones it keeps.
+fn prunable(prunes: &[Member], o: &Options) -> (Vec<Member>, Vec<Member>) {
+    prunes.iter().cloned().partition(|m| match m.kind.as_str() {
+        "Namespace" => o.prune_namespaces,
+        "CustomResourceDefinition" => o.prune_crds,
+        "PersistentVolumeClaim" => o.prune_pvcs,
+        _ => true,
+    })
+}
+
+async fn ensure_parent_namespace(cluster: &Cluster) -> Result<(), SyncError> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
+    let ns = serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": inventory::PARENT_NAMESPACE}
+    });
+    api.patch(
+        inventory::PARENT_NAMESPACE,
+        &PatchParams::apply(plan::FIELD_MANAGER),
+        &Patch::Apply(&ns),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| SyncError::Apply {
+        cluster: cluster.name.clone(),
+        object: format!("Namespace/{}", inventory::PARENT_NAMESPACE),
+        message: api_message(&e),
+    })
+}
+
+async fn write_parent(
+    cluster: &Cluster,
+    target: &str,
+    gks: &BTreeSet<String>,
+    namespaces: &BTreeSet<String>,
+    commit: Option<&str>,
+) -> Result<(), SyncError> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+    let parent = inventory::parent_object(target, gks, namespaces, commit);
+    api.patch(
+        &inventory::parent_name(target),
+        &PatchParams::apply(plan::FIELD_MANAGER).force(),
+        &Patch::Apply(&parent),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| SyncError::Apply {
+        cluster: cluster.name.clone(),
+        object: format!("inventory {}", inventory::parent_name(target)),
+        message: api_message(&e),
+    })
+}
+
+/// Applies objects rank by rank (install order); objects of one rank go concurrently.
+async fn apply_in_order(
+    cluster: &Cluster,
+    objects: &[Desired],
+    options: &Options,
+    applied: &mut Vec<String>,
+) -> Result<(), SyncError> {
+    let mut ranks: Vec<i64> = objects.iter().map(|d| install_rank(&d.kind)).collect();
+    ranks.sort();
+    ranks.dedup();
+    for rank in ranks {
+        let batch: Vec<&Desired> = objects
+            .iter()
+            .filter(|d| install_rank(&d.kind) == rank)
+            .collect();
+        let results: Vec<Result<String, SyncError>> = futures::stream::iter(batch)
+            .map(|d| apply_one(cluster, d, options))
+            .buffer_unordered(plan::CONCURRENCY)
+            .collect()
+            .await;
+        for r in results {
+            applied.push(r?);
+        }
+    }
+    Ok(())
+}
+
+async fn apply_one(cluster: &Cluster, d: &Desired, options: &Options) -> Result<String, SyncError> {
+    let fail = |message: String| SyncError::Apply {
+        cluster: cluster.name.clone(),
+        object: d.id(),
+        message,
+    };
+    let api = d
+        .api(&cluster.client)
+        .ok_or_else(|| fail("kind not served".into()))?;
+    let mut params = PatchParams::apply(plan::FIELD_MANAGER);
+    params.force = options.force_conflicts;
+    api.patch(&d.name, &params, &Patch::Apply(&d.obj))
+        .await
+        .map_err(|e| fail(api_message(&e)))?;
+    Ok(d.id())
+}
+
+/// Objects that waited for a Namespace or CRD are resolved and dry-run now; one failure
+/// stops the sync before anything but the prerequisites was written.
+async fn revalidate_pending(
+    cluster: &Cluster,
+    discovery: &mut Discovery,
+    target: &str,
+    rest: Vec<Desired>,
+    options: &Options,
+) -> Result<Vec<Desired>, SyncError> {
+    if rest.iter().all(|d| d.resolved.is_some()) {
+        return Ok(rest);
+    }
+    let objects: Vec<Map<String, Value>> = rest
+        .iter()
+        .filter_map(|d| d.obj.as_object().cloned())
+        .collect();
+    let (resolved, errors) = plan::prepare(cluster, discovery, target, &objects).await?;
+    let mut errors = errors;
+    for d in &resolved {
+        if let Err(e) = plan::plan_object(&cluster.client, d, options.force_conflicts).await {
+            errors.push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SyncError::Invalid {
+            cluster: cluster.name.clone(),
+            errors,
+        });
+    }
+    Ok(resolved)
+}
+
+async fn prune_member(cluster: &Cluster, m: &Member) -> Result<(), SyncError> {
+    let api: Api<DynamicObject> = match &m.namespace {
+        Some(ns) if m.resource.namespaced => {
+            Api::namespaced_with(cluster.client.clone(), ns, &m.resource.resource)
+        }
+        _ => Api::all_with(cluster.client.clone(), &m.resource.resource),
+    };
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions {
+            uid: Some(m.uid.clone()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&m.name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(SyncError::Apply {
+            cluster: cluster.name.clone(),
+            object: format!("prune {}", m.id()),
+            message: api_message(&e),
+        }),
+    }
+}
+
+async fn wait_established(
+    cluster: &Cluster,
+    crds: &[Desired],
+    timeout: Duration,
+) -> Result<(), SyncError> {
+    let crds: Vec<&Desired> = crds
+        .iter()
+        .filter(|d| d.kind == "CustomResourceDefinition")
+        .collect();
+    wait_healthy(cluster, &crds, timeout).await
+}
+
+/// Polls the objects until every one is healthy; a failed one ends the wait at once.
+async fn wait_healthy(
+    cluster: &Cluster,
+    objects: &[&Desired],
+    timeout: Duration,
+) -> Result<(), SyncError> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let mut pending = Vec::new();
+        for d in objects {
+            let Some(api) = d.api(&cluster.client) else {
+                continue;
+            };
+            let live = api.get_opt(&d.name).await.map_err(|e| SyncError::Apply {
+                cluster: cluster.name.clone(),
+                object: d.id(),
+                message: api_message(&e),
+            })?;
+            let Some(live) = live else {
+                pending.push(format!("{} (missing)", d.id()));
+                continue;
+            };
+            let value = serde_json::to_value(&live).unwrap_or(Value::Null);
+            match health::health(&value) {
+                Health::Ready => {}
+                Health::Progressing(why) => pending.push(format!("{} ({why})", d.id())),
+                Health::Failed(why) => {
+                    return Err(SyncError::Failed {
+                        cluster: cluster.name.clone(),
+                        object: d.id(),
+                        message: why,
+                    });
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(SyncError::Unhealthy {
+                cluster: cluster.name.clone(),
+                timeout,
+                pending: pending.join(", "),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}

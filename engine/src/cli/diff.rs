@@ -1,0 +1,272 @@
+//! `keelson diff` and `keelson sync`: plans and syncs of a repository's targets.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use keelson::config::{Project, parse_duration};
+use keelson::plan::{Action, Plan};
+use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
+
+/// Which targets and clusters (flags shared by diff and sync).
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// The repository holding keelson.yaml.
+    #[arg(default_value = ".")]
+    repo_dir: PathBuf,
+    /// Only this target.
+    #[arg(long)]
+    target: Option<String>,
+    /// Only this cluster.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Use this kubeconfig file for every cluster.
+    #[arg(long, env = "KEELSON_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, default_value = "human", value_parser = ["human", "json"])]
+    output: String,
+}
+
+/// Show what a sync would change on every selected cluster (server-side dry-run).
+///
+/// Exit codes as `kubectl diff`: 0 no differences, 1 differences, 2 errors.
+///
+/// Example: keelson diff overlays-example --target shop-prod
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Apply the selected targets with server-side apply, prune and wait.
+///
+/// Example: keelson sync overlays-example --cluster staging --wait --timeout 2m
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Prune even when the prune guard would refuse.
+    #[arg(long)]
+    force_prune: bool,
+    /// Wait for health (overrides the targets' policy).
+    #[arg(long)]
+    wait: bool,
+    /// How long to wait (30s, 5m, 1h).
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Only show what would change (the same as `keelson diff`).
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn load(common: &Common) -> anyhow::Result<(Project, Selection)> {
+    let project = Project::load(&common.repo_dir)?;
+    let selection = Selection {
+        target: common.target.clone(),
+        cluster: common.cluster.clone(),
+        kubeconfig: common.kubeconfig.clone(),
+    };
+    Ok((project, selection))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn line(&self, line: &str) -> String {
+        if !self.on {
+            return line.to_string();
+        }
+        let code = match line.as_bytes().first() {
+            Some(b'+') if !line.starts_with("+++") => "32",
+            Some(b'-') if !line.starts_with("---") => "31",
+            Some(b'@') => "36",
+            _ => return line.to_string(),
+        };
+        format!("\x1b[{code}m{line}\x1b[0m")
+    }
+}
+
+fn print_plans(outcomes: &[Outcome<Plan>]) {
+    let paint = Paint {
+        on: std::io::stdout().is_terminal(),
+    };
+    for o in outcomes {
+        match &o.result {
+            OutcomeResult::Ok(plan) => {
+                for c in plan
+                    .changes
+                    .iter()
+                    .filter(|c| c.action != Action::Unchanged)
+                {
+                    match c.action {
+                        Action::Prune => println!(
+                            "prune {} (target {}, cluster {})",
+                            c.id(),
+                            o.target,
+                            o.cluster
+                        ),
+                        _ => {
+                            for line in c.diff.lines() {
+                                println!("{}", paint.line(line));
+                            }
+                        }
+                    }
+                }
+                for e in &plan.errors {
+                    eprintln!(
+                        "error: target {} cluster {}: {}: {}",
+                        o.target, o.cluster, e.object, e.message
+                    );
+                }
+            }
+            OutcomeResult::Error(e) => {
+                eprintln!("error: target {} cluster {}: {e}", o.target, o.cluster)
+            }
+        }
+    }
+    println!();
+    println!(
+        "{:<24} {:<16} {:>6} {:>6} {:>9} {:>6} {:>6}",
+        "TARGET", "CLUSTER", "CREATE", "UPDATE", "UNCHANGED", "PRUNE", "ERRORS"
+    );
+    for o in outcomes {
+        match &o.result {
+            OutcomeResult::Ok(p) => println!(
+                "{:<24} {:<16} {:>6} {:>6} {:>9} {:>6} {:>6}",
+                o.target,
+                o.cluster,
+                p.count(Action::Create),
+                p.count(Action::Update),
+                p.count(Action::Unchanged),
+                p.count(Action::Prune),
+                p.errors.len()
+            ),
+            OutcomeResult::Error(_) => println!(
+                "{:<24} {:<16} {:>6}",
+                o.target, o.cluster, "failed (see above)"
+            ),
+        }
+    }
+}
+
+fn diff_exit_code(outcomes: &[Outcome<Plan>]) -> i32 {
+    let error = outcomes.iter().any(|o| match &o.result {
+        OutcomeResult::Ok(p) => !p.errors.is_empty(),
+        OutcomeResult::Error(_) => true,
+    });
+    let changes = outcomes
+        .iter()
+        .any(|o| matches!(&o.result, OutcomeResult::Ok(p) if p.has_changes()));
+    if error {
+        2
+    } else if changes {
+        1
+    } else {
+        0
+    }
+}
+
+fn run_diff(common: &Common) -> anyhow::Result<i32> {
+    let (project, selection) = match load(common) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Ok(2);
+        }
+    };
+    let outcomes = match runtime()?.block_on(sync::diff(&common.repo_dir, &project, &selection)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Ok(2);
+        }
+    };
+    if common.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else {
+        print_plans(&outcomes);
+    }
+    Ok(diff_exit_code(&outcomes))
+}
+
+pub fn diff(args: DiffArgs) -> anyhow::Result<i32> {
+    run_diff(&args.common)
+}
+
+pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
+    if args.dry_run {
+        return run_diff(&args.common);
+    }
+    let (project, selection) = match load(&args.common) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Ok(2);
+        }
+    };
+    let timeout = match args.timeout.as_deref().map(|t| (t, parse_duration(t))) {
+        Some((t, None)) => {
+            eprintln!("Error: --timeout {t:?} is not a duration like 30s, 5m or 1h");
+            return Ok(2);
+        }
+        Some((_, d)) => d,
+        None => None,
+    };
+    let overrides = Overrides {
+        force_prune: args.force_prune,
+        wait: args.wait.then_some(true),
+        timeout,
+        commit: None,
+    };
+    let outcomes = match runtime()?.block_on(sync::sync(
+        &args.common.repo_dir,
+        &project,
+        &selection,
+        &overrides,
+    )) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Ok(2);
+        }
+    };
+    if args.common.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else {
+        println!(
+            "{:<24} {:<16} {:>8} {:>7} {:>9}  RESULT",
+            "TARGET", "CLUSTER", "APPLIED", "PRUNED", "UNCHANGED"
+        );
+        for o in &outcomes {
+            match &o.result {
+                OutcomeResult::Ok(r) => println!(
+                    "{:<24} {:<16} {:>8} {:>7} {:>9}  synced",
+                    o.target,
+                    o.cluster,
+                    r.applied.len(),
+                    r.pruned.len(),
+                    r.plan.count(Action::Unchanged)
+                ),
+                OutcomeResult::Error(e) => {
+                    println!(
+                        "{:<24} {:<16} {:>8} {:>7} {:>9}  FAILED",
+                        o.target, o.cluster, "-", "-", "-"
+                    );
+                    eprintln!("error: target {} cluster {}: {e}", o.target, o.cluster);
+                }
+            }
+        }
+    }
+    let failed = outcomes
+        .iter()
+        .any(|o| matches!(o.result, OutcomeResult::Error(_)));
+    Ok(if failed { 2 } else { 0 })
+}

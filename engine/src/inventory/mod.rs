@@ -1,0 +1,112 @@
+//! The inventory of a target on a cluster: an ApplySet (KEP-3659), so `kubectl` sees the
+//! same set. The parent is a Secret `keelson-<target>` in [`PARENT_NAMESPACE`]; members carry
+//! the `applyset.kubernetes.io/part-of` label; the parent lists their group-kinds and
+//! namespaces so they can be found again.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Where ApplySet parents live.
+pub const PARENT_NAMESPACE: &str = "keelson-system";
+/// The label every member carries.
+pub const PART_OF: &str = "applyset.kubernetes.io/part-of";
+/// The parent's id label.
+pub const ID_LABEL: &str = "applyset.kubernetes.io/id";
+/// The parent's tooling annotation.
+pub const TOOLING: &str = "applyset.kubernetes.io/tooling";
+/// The parent's list of member group-kinds.
+pub const GROUP_KINDS: &str = "applyset.kubernetes.io/contains-group-kinds";
+/// The parent's list of namespaces other than its own that members live in.
+pub const NAMESPACES: &str = "applyset.kubernetes.io/additional-namespaces";
+/// The commit last synced (keelson's own annotation on the parent).
+pub const COMMIT: &str = "keelson.dev/last-synced-commit";
+
+/// The parent object's name for a target.
+pub fn parent_name(target: &str) -> String {
+    format!("keelson-{target}")
+}
+
+/// The ApplySet id of a Secret parent: `applyset-<base64url(sha256(name.namespace.Secret.))>-v1`.
+pub fn applyset_id(target: &str) -> String {
+    let key = format!("{}.{}.Secret.", parent_name(target), PARENT_NAMESPACE);
+    let digest = Sha256::digest(key.as_bytes());
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    format!("applyset-{encoded}-v1")
+}
+
+/// `Kind.group` (or `Kind` for the core group), as ApplySet writes group-kinds.
+pub fn group_kind(api_version: &str, kind: &str) -> String {
+    match api_version.split_once('/') {
+        Some((group, _)) => format!("{kind}.{group}"),
+        None => kind.to_string(),
+    }
+}
+
+/// The parent Secret describing `members` (group-kinds and namespaces).
+pub fn parent_object(
+    target: &str,
+    group_kinds: &BTreeSet<String>,
+    namespaces: &BTreeSet<String>,
+    commit: Option<&str>,
+) -> Value {
+    let others: Vec<&str> = namespaces
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != PARENT_NAMESPACE && !n.is_empty())
+        .collect();
+    let mut annotations = json!({
+        TOOLING: format!("keelson/v{}", env!("CARGO_PKG_VERSION")),
+        GROUP_KINDS: group_kinds.iter().cloned().collect::<Vec<_>>().join(","),
+        NAMESPACES: others.join(","),
+    });
+    if let Some(c) = commit {
+        annotations[COMMIT] = Value::String(c.to_string());
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": parent_name(target),
+            "namespace": PARENT_NAMESPACE,
+            "labels": {ID_LABEL: applyset_id(target)},
+            "annotations": annotations,
+        },
+        "type": "keelson.dev/applyset",
+    })
+}
+
+/// Splits a comma-separated annotation value.
+pub fn split_list(value: Option<&str>) -> BTreeSet<String> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_url_safe() {
+        let id = applyset_id("shop-prod");
+        assert!(id.starts_with("applyset-") && id.ends_with("-v1"));
+        assert_eq!(id, applyset_id("shop-prod"));
+        assert_ne!(id, applyset_id("shop-staging"));
+        assert!(!id.contains('+') && !id.contains('/') && !id.contains('='));
+        // 43 base64url characters for 32 bytes.
+        assert_eq!(id.len(), "applyset-".len() + 43 + "-v1".len());
+    }
+
+    #[test]
+    fn group_kinds_follow_kubectl() {
+        assert_eq!(group_kind("v1", "ConfigMap"), "ConfigMap");
+        assert_eq!(group_kind("apps/v1", "Deployment"), "Deployment.apps");
+    }
+}

@@ -1,0 +1,487 @@
+//! The plan of a target on a cluster: what a server-side apply would create, update or
+//! leave alone, and what a prune would delete — asked of the server with `dryRun=All`, so
+//! defaulted fields never show as drift.
+
+pub mod normalize;
+
+use std::collections::{BTreeSet, HashSet};
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::cluster::{Cluster, ClusterError, Discovery, Kind};
+use crate::inventory;
+
+/// Requests in flight at once against one cluster.
+pub const CONCURRENCY: usize = 8;
+/// The field manager keelson applies with.
+pub const FIELD_MANAGER: &str = "keelson";
+
+/// What happens to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Prune,
+}
+
+/// One object's planned change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub action: Action,
+    pub api_version: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// A unified diff of the normalised live and desired objects (Secret values masked).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+    /// The server could not dry-run it because a Namespace or CRD of this render does not
+    /// exist yet; it is shown as rendered.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+}
+
+impl Change {
+    /// `kind/namespace/name`.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// One object could not be planned.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectError {
+    pub object: String,
+    pub message: String,
+}
+
+/// The plan of one target on one cluster.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Plan {
+    pub target: String,
+    pub cluster: String,
+    pub changes: Vec<Change>,
+    /// Objects the server refused (invalid, conflicting, forbidden).
+    pub errors: Vec<ObjectError>,
+    /// Members of the inventory before this plan.
+    pub inventory: usize,
+}
+
+impl Plan {
+    /// How many objects take each action.
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Whether anything would change.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::Unchanged)
+    }
+}
+
+/// A planning step failed for the whole cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cluster {cluster}: {message}")]
+    Api { cluster: String, message: String },
+}
+
+/// A rendered object prepared for one cluster: labelled as an inventory member, with its
+/// kind resolved and a namespace when the kind is namespaced.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub obj: Value,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// Discovery result; `None` when the kind comes from a CRD of this same render.
+    pub resolved: Option<Kind>,
+}
+
+impl Desired {
+    /// `kind/namespace/name`.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// The API handle for this object.
+    pub fn api(&self, client: &kube::Client) -> Option<Api<DynamicObject>> {
+        let k = self.resolved.as_ref()?;
+        Some(match &self.namespace {
+            Some(ns) if k.namespaced => Api::namespaced_with(client.clone(), ns, &k.resource),
+            _ => Api::all_with(client.clone(), &k.resource),
+        })
+    }
+}
+
+fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
+    let mut v = obj;
+    for p in path {
+        match v.get(p) {
+            Some(x) => v = x,
+            None => return "",
+        }
+    }
+    v.as_str().unwrap_or("")
+}
+
+/// Kinds that CRDs in `objects` will add (group, kind).
+fn kinds_from_crds(objects: &[Map<String, Value>]) -> HashSet<(String, String)> {
+    objects
+        .iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+        .map(|o| {
+            let v = Value::Object(o.clone());
+            (
+                str_at(&v, &["spec", "group"]).to_string(),
+                str_at(&v, &["spec", "names", "kind"]).to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Resolves kinds and namespaces and adds the inventory label.
+pub async fn prepare(
+    cluster: &Cluster,
+    discovery: &mut Discovery,
+    target: &str,
+    objects: &[Map<String, Value>],
+) -> Result<(Vec<Desired>, Vec<ObjectError>), PlanError> {
+    let from_crds = kinds_from_crds(objects);
+    let id = inventory::applyset_id(target);
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for o in objects {
+        let mut obj = Value::Object(o.clone());
+        let api_version = str_at(&obj, &["apiVersion"]).to_string();
+        let kind = str_at(&obj, &["kind"]).to_string();
+        let name = str_at(&obj, &["metadata", "name"]).to_string();
+        let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+        let resolved = match discovery.kind(cluster, &api_version, &kind).await {
+            Ok(k) => Some(k),
+            Err(_) if from_crds.contains(&(group.to_string(), kind.clone())) => None,
+            Err(e) => {
+                errors.push(ObjectError {
+                    object: format!("{kind}/{name}"),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let namespaced = resolved.as_ref().is_none_or(|k| k.namespaced);
+        let namespace = if namespaced {
+            let ns = str_at(&obj, &["metadata", "namespace"]);
+            Some(if ns.is_empty() {
+                "default".to_string()
+            } else {
+                ns.to_string()
+            })
+        } else {
+            None
+        };
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            if let Some(ns) = &namespace {
+                meta.insert("namespace".into(), Value::String(ns.clone()));
+            } else {
+                meta.remove("namespace");
+            }
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(l) = labels {
+                l.insert(inventory::PART_OF.into(), Value::String(id.clone()));
+            }
+        }
+        out.push(Desired {
+            obj,
+            api_version,
+            kind,
+            name,
+            namespace,
+            resolved,
+        });
+    }
+    Ok((out, errors))
+}
+
+/// Text for a diff: sorted YAML of the normalised object.
+pub fn yaml_of(obj: &Value) -> String {
+    crate::yaml::emit::document(&normalize::normalize(obj))
+}
+
+/// A unified diff between two texts, labelled with the object's id.
+pub fn unified(id: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("live/{id}"), &format!("desired/{id}"))
+        .to_string()
+}
+
+/// The server's message for a failed request, with the field-manager conflict spelled out.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 409 && s.message.contains("conflict") => {
+            format!("field-manager conflict: {}", s.message)
+        }
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
+        other => other.to_string(),
+    }
+}
+
+/// Dry-runs the server-side apply of one object and compares with the live one.
+pub async fn plan_object(
+    client: &kube::Client,
+    d: &Desired,
+    force: bool,
+) -> Result<Change, ObjectError> {
+    let fail = |message: String| ObjectError {
+        object: d.id(),
+        message,
+    };
+    let mut change = Change {
+        action: Action::Create,
+        api_version: d.api_version.clone(),
+        kind: d.kind.clone(),
+        namespace: d.namespace.clone(),
+        name: d.name.clone(),
+        diff: String::new(),
+        pending: false,
+    };
+    let Some(api) = d.api(client) else {
+        change.pending = true;
+        change.diff = unified(&d.id(), "", &yaml_of(&d.obj));
+        return Ok(change);
+    };
+    let live = api
+        .get_opt(&d.name)
+        .await
+        .map_err(|e| fail(api_message(&e)))?;
+    let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+    params.force = force;
+    let dry = match api.patch(&d.name, &params, &Patch::Apply(&d.obj)).await {
+        Ok(obj) => obj,
+        // The namespace comes with this render and does not exist yet.
+        Err(kube::Error::Api(s)) if s.code == 404 && live.is_none() => {
+            change.pending = true;
+            change.diff = unified(&d.id(), "", &yaml_of(&d.obj));
+            return Ok(change);
+        }
+        Err(e) => return Err(fail(api_message(&e))),
+    };
+    let desired = yaml_of(&serde_json::to_value(&dry).map_err(|e| fail(e.to_string()))?);
+    match live {
+        None => change.diff = unified(&d.id(), "", &desired),
+        Some(live) => {
+            let current = yaml_of(&serde_json::to_value(&live).map_err(|e| fail(e.to_string()))?);
+            if current == desired {
+                change.action = Action::Unchanged;
+            } else {
+                change.action = Action::Update;
+                change.diff = unified(&d.id(), &current, &desired);
+            }
+        }
+    }
+    Ok(change)
+}
+
+/// A member of the inventory as found on the cluster.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+    pub resource: Kind,
+}
+
+impl Member {
+    /// `kind/namespace/name`.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// The parent's group-kinds and namespaces, if the parent exists.
+pub async fn read_parent(
+    cluster: &Cluster,
+    target: &str,
+) -> Result<Option<(BTreeSet<String>, BTreeSet<String>)>, PlanError> {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+    let parent = secrets
+        .get_opt(&inventory::parent_name(target))
+        .await
+        .map_err(|e| PlanError::Api {
+            cluster: cluster.name.clone(),
+            message: format!("reading the inventory: {}", api_message(&e)),
+        })?;
+    Ok(parent.map(|p| {
+        let a = p.metadata.annotations.unwrap_or_default();
+        let gks = inventory::split_list(a.get(inventory::GROUP_KINDS).map(String::as_str));
+        let mut namespaces =
+            inventory::split_list(a.get(inventory::NAMESPACES).map(String::as_str));
+        namespaces.insert(inventory::PARENT_NAMESPACE.to_string());
+        (gks, namespaces)
+    }))
+}
+
+/// Finds the inventory's members: every object of the listed group-kinds, in the listed
+/// namespaces, that carries this target's part-of label.
+pub async fn members(
+    cluster: &Cluster,
+    discovery: &mut Discovery,
+    target: &str,
+    group_kinds: &BTreeSet<String>,
+    namespaces: &BTreeSet<String>,
+) -> Result<Vec<Member>, PlanError> {
+    let selector = format!("{}={}", inventory::PART_OF, inventory::applyset_id(target));
+    let lp = ListParams::default().labels(&selector);
+    let mut out = Vec::new();
+    for gk in group_kinds {
+        let (kind, group) = match gk.split_once('.') {
+            Some((k, g)) => (k.to_string(), g.to_string()),
+            None => (gk.clone(), String::new()),
+        };
+        let Some(resolved) = resolve_group_kind(cluster, discovery, &group, &kind).await? else {
+            continue; // The kind is gone (its CRD was deleted): nothing left to prune.
+        };
+        let apis: Vec<Api<DynamicObject>> = if resolved.namespaced {
+            namespaces
+                .iter()
+                .map(|ns| Api::namespaced_with(cluster.client.clone(), ns, &resolved.resource))
+                .collect()
+        } else {
+            vec![Api::all_with(cluster.client.clone(), &resolved.resource)]
+        };
+        for api in apis {
+            let list = api.list(&lp).await.map_err(|e| PlanError::Api {
+                cluster: cluster.name.clone(),
+                message: format!("listing {gk}: {}", api_message(&e)),
+            })?;
+            for item in list.items {
+                out.push(Member {
+                    api_version: resolved.resource.api_version.clone(),
+                    kind: kind.clone(),
+                    namespace: item.metadata.namespace.clone(),
+                    name: item.metadata.name.clone().unwrap_or_default(),
+                    uid: item.metadata.uid.clone().unwrap_or_default(),
+                    resource: resolved.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The preferred version of a group-kind on the cluster.
+async fn resolve_group_kind(
+    cluster: &Cluster,
+    discovery: &mut Discovery,
+    group: &str,
+    kind: &str,
+) -> Result<Option<Kind>, PlanError> {
+    let group_versions = if group.is_empty() {
+        vec!["v1".to_string()]
+    } else {
+        let groups = cluster
+            .client
+            .list_api_groups()
+            .await
+            .map_err(|e| PlanError::Api {
+                cluster: cluster.name.clone(),
+                message: format!("discovery: {}", api_message(&e)),
+            })?;
+        match groups.groups.iter().find(|g| g.name == group) {
+            Some(g) => g.versions.iter().map(|v| v.group_version.clone()).collect(),
+            None => return Ok(None),
+        }
+    };
+    for gv in group_versions {
+        if let Ok(k) = discovery.kind(cluster, &gv, kind).await {
+            return Ok(Some(k));
+        }
+    }
+    Ok(None)
+}
+
+/// Plans a target on one cluster: every rendered object dry-run, and the inventory's
+/// members no longer rendered marked for pruning.
+pub async fn plan(
+    cluster: &Cluster,
+    target: &str,
+    objects: &[Map<String, Value>],
+    force: bool,
+) -> Result<(Plan, Vec<Desired>, Vec<Member>), PlanError> {
+    let mut discovery = Discovery::default();
+    let (desired, mut errors) = prepare(cluster, &mut discovery, target, objects).await?;
+    let results: Vec<Result<Change, ObjectError>> = futures::stream::iter(desired.iter())
+        .map(|d| plan_object(&cluster.client, d, force))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut changes = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => changes.push(c),
+            Err(e) => errors.push(e),
+        }
+    }
+    let (members, inventory_size) = match read_parent(cluster, target).await? {
+        Some((gks, namespaces)) => {
+            let m = members(cluster, &mut discovery, target, &gks, &namespaces).await?;
+            let n = m.len();
+            (m, n)
+        }
+        None => (Vec::new(), 0),
+    };
+    let rendered: HashSet<(String, Option<String>, String)> = desired
+        .iter()
+        .map(|d| (d.kind.clone(), d.namespace.clone(), d.name.clone()))
+        .collect();
+    let prunes: Vec<Member> = members
+        .into_iter()
+        .filter(|m| !rendered.contains(&(m.kind.clone(), m.namespace.clone(), m.name.clone())))
+        .collect();
+    for m in &prunes {
+        changes.push(Change {
+            action: Action::Prune,
+            api_version: m.api_version.clone(),
+            kind: m.kind.clone(),
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+            diff: String::new(),
+            pending: false,
+        });
+    }
+    Ok((
+        Plan {
+            target: target.to_string(),
+            cluster: cluster.name.clone(),
+            changes,
+            errors,
+            inventory: inventory_size,
+        },
+        desired,
+        prunes,
+    ))
+}

@@ -1,0 +1,193 @@
+//! Runs plans and syncs for the selected targets on their clusters: each target rendered
+//! once, every (target, cluster) pair worked on concurrently, one cluster's failure never
+//! stopping another.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::apply;
+use crate::cluster;
+use crate::config::{Project, Renderer, Target};
+use crate::plan::{self, Plan};
+use crate::render::{self, RenderOptions};
+
+/// Which targets and clusters to work on (all when `None`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub target: Option<String>,
+    pub cluster: Option<String>,
+    /// Overrides the kubeconfig file of every cluster.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// The result for one (target, cluster).
+#[derive(Debug, Serialize)]
+pub struct Outcome<T> {
+    pub target: String,
+    pub cluster: String,
+    #[serde(flatten)]
+    pub result: OutcomeResult<T>,
+}
+
+/// Success or the reason for failure.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeResult<T> {
+    Ok(T),
+    Error(String),
+}
+
+/// The pairs a selection picks; an unknown target or cluster name is an error.
+pub fn select<'p>(
+    project: &'p Project,
+    selection: &Selection,
+) -> Result<Vec<(&'p Target, Vec<&'p crate::config::Cluster>)>, String> {
+    if let Some(t) = &selection.target
+        && project.target(t).is_none()
+    {
+        return Err(format!("no target {t:?} in keelson.yaml"));
+    }
+    if let Some(c) = &selection.cluster
+        && !project.clusters.iter().any(|x| &x.name == c)
+    {
+        return Err(format!("no cluster {c:?} in keelson.yaml"));
+    }
+    Ok(project
+        .targets
+        .iter()
+        .filter(|t| selection.target.as_ref().is_none_or(|n| *n == t.name))
+        .map(|t| {
+            let clusters = project
+                .clusters_of(t)
+                .into_iter()
+                .filter(|c| selection.cluster.as_ref().is_none_or(|n| *n == c.name))
+                .collect();
+            (t, clusters)
+        })
+        .filter(|(_, c): &(_, Vec<_>)| !c.is_empty())
+        .collect())
+}
+
+/// Renders a target of the repository at `root`.
+pub fn render_target(root: &Path, target: &Target) -> Result<Vec<Map<String, Value>>, String> {
+    let dir = root.join(&target.path);
+    match target.renderer {
+        Renderer::Native => render::build(&render::DiskFs, &dir, RenderOptions::default())
+            .map(|r| r.objects)
+            .map_err(|e| e.to_string()),
+        Renderer::Kustomize => {
+            let bin = std::env::var_os("KEELSON_KUSTOMIZE").unwrap_or_else(|| "kustomize".into());
+            let out = std::process::Command::new(&bin)
+                .arg("build")
+                .arg(&dir)
+                .output()
+                .map_err(|e| format!("running {}: {e}", bin.to_string_lossy()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "kustomize build {}: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            crate::yaml::documents(&text)
+                .map_err(|e| e.to_string())
+                .map(|docs| {
+                    docs.into_iter()
+                        .filter_map(|d| d.as_object().cloned())
+                        .collect()
+                })
+        }
+    }
+}
+
+async fn for_each_pair<T, F, Fut>(
+    root: &Path,
+    project: &Project,
+    selection: &Selection,
+    work: F,
+) -> Result<Vec<Outcome<T>>, String>
+where
+    F: Fn(cluster::Cluster, Target, Vec<Map<String, Value>>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let pairs = select(project, selection)?;
+    let mut jobs = Vec::new();
+    for (target, clusters) in pairs {
+        let rendered = render_target(root, target);
+        for c in clusters {
+            let rendered = rendered.clone();
+            let work = &work;
+            let kubeconfig = selection.kubeconfig.clone();
+            jobs.push(async move {
+                let result = async {
+                    let objects = rendered.map_err(|e| format!("render: {e}"))?;
+                    let connected = cluster::connect(c, kubeconfig.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    work(connected, target.clone(), objects).await
+                }
+                .await;
+                Outcome {
+                    target: target.name.clone(),
+                    cluster: c.name.clone(),
+                    result: match result {
+                        Ok(v) => OutcomeResult::Ok(v),
+                        Err(e) => OutcomeResult::Error(e),
+                    },
+                }
+            });
+        }
+    }
+    Ok(futures::future::join_all(jobs).await)
+}
+
+/// Plans every selected (target, cluster).
+pub async fn diff(
+    root: &Path,
+    project: &Project,
+    selection: &Selection,
+) -> Result<Vec<Outcome<Plan>>, String> {
+    for_each_pair(root, project, selection, |c, t, objects| async move {
+        plan::plan(&c, &t.name, &objects, t.sync.force_conflicts)
+            .await
+            .map(|(p, _, _)| p)
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Overrides of the targets' sync policies from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub force_prune: bool,
+    pub wait: Option<bool>,
+    pub timeout: Option<std::time::Duration>,
+    pub commit: Option<String>,
+}
+
+/// Syncs every selected (target, cluster).
+pub async fn sync(
+    root: &Path,
+    project: &Project,
+    selection: &Selection,
+    overrides: &Overrides,
+) -> Result<Vec<Outcome<apply::Report>>, String> {
+    for_each_pair(root, project, selection, |c, t, objects| async move {
+        let mut options = apply::Options::from_policy(&t.sync);
+        options.force_prune = overrides.force_prune;
+        if let Some(w) = overrides.wait {
+            options.wait = w;
+        }
+        if let Some(d) = overrides.timeout {
+            options.timeout = d;
+        }
+        options.commit = overrides.commit.clone();
+        apply::sync(&c, &t.name, &objects, &options)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
