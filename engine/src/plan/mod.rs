@@ -45,6 +45,10 @@ pub struct Change {
     /// exist yet; it is shown as rendered.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
+    /// Applying without forcing would conflict with another field manager (the server's
+    /// message names the manager and the fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
 }
 
 impl Change {
@@ -262,6 +266,7 @@ pub async fn plan_object(
         name: d.name.clone(),
         diff: String::new(),
         pending: false,
+        conflict: None,
     };
     let Some(api) = d.api(client) else {
         change.pending = true;
@@ -272,8 +277,9 @@ pub async fn plan_object(
         .get_opt(&d.name)
         .await
         .map_err(|e| fail(api_message(&e)))?;
-    let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
-    params.force = force;
+    // The forced dry-run shows what the object would become even where another manager
+    // owns a field (drift); a conflict is checked separately below.
+    let params = PatchParams::apply(FIELD_MANAGER).dry_run().force();
     let dry = match api.patch(&d.name, &params, &Patch::Apply(&d.obj)).await {
         Ok(obj) => obj,
         // The namespace comes with this render and does not exist yet.
@@ -294,6 +300,12 @@ pub async fn plan_object(
             } else {
                 change.action = Action::Update;
                 change.diff = unified(&d.id(), &current, &desired);
+                if !force {
+                    let polite = PatchParams::apply(FIELD_MANAGER).dry_run();
+                    if let Err(e) = api.patch(&d.name, &polite, &Patch::Apply(&d.obj)).await {
+                        change.conflict = Some(api_message(&e));
+                    }
+                }
             }
         }
     }
@@ -442,7 +454,15 @@ pub async fn plan(
     let mut changes = Vec::new();
     for r in results {
         match r {
-            Ok(c) => changes.push(c),
+            Ok(c) => {
+                if let Some(conflict) = &c.conflict {
+                    errors.push(ObjectError {
+                        object: c.id(),
+                        message: conflict.clone(),
+                    });
+                }
+                changes.push(c);
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -471,6 +491,7 @@ pub async fn plan(
             name: m.name.clone(),
             diff: String::new(),
             pending: false,
+            conflict: None,
         });
     }
     Ok((
