@@ -54,5 +54,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         rendered.to_yaml()
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    // The process ends now: freeing thousands of objects one by one would only cost time.
+    std::mem::forget(rendered);
+    std::mem::forget(text);
     Ok(0)
 }

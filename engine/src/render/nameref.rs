@@ -2,6 +2,7 @@
 //! that refer to an object by a name it had before are updated to its current name (and,
 //! for `{name, namespace}` references, its namespace) — kustomize's `nameReference`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
@@ -301,6 +302,17 @@ pub fn fix(res: &mut [Resource]) -> Result<(), String> {
     if candidates.is_empty() {
         return Ok(());
     }
+    // (kind, a previous name) -> candidates: lookups cost one hash per referring field.
+    let mut by_name: HashMap<(&str, &str), Vec<&Candidate>> = HashMap::new();
+    for c in &candidates {
+        for n in &c.previous_names {
+            let entry = by_name.entry((c.kind.as_str(), n.as_str())).or_default();
+            if !entry.iter().any(|x| std::ptr::eq(*x, c)) {
+                entry.push(c);
+            }
+        }
+    }
+    let kinds: HashSet<&str> = candidates.iter().map(|c| c.kind.as_str()).collect();
     let mut failure = None;
     for referrer in res.iter_mut() {
         let kind = referrer.kind().to_string();
@@ -318,29 +330,28 @@ pub fn fix(res: &mut [Resource]) -> Result<(), String> {
                     .to_string(),
             )
         });
-        for r in refs().iter().filter(|r| r.referrer == kind) {
-            let eligible: Vec<&Candidate> = candidates
-                .iter()
-                .filter(|c| c.kind == r.target && (r.group.is_empty() || c.group == r.group))
-                .filter(|c| {
+        for r in refs()
+            .iter()
+            .filter(|r| r.referrer == kind && kinds.contains(r.target))
+        {
+            let eligible = |c: &&Candidate| {
+                (r.group.is_empty() || c.group == r.group)
                     // roleRef names a Role or a ClusterRole: only that kind may match.
-                    !r.path.ends_with("roleRef/name")
-                        || role_ref
-                            .as_ref()
-                            .is_none_or(|(g, k)| *g == c.group && *k == c.kind)
-                })
-                .filter(|c| {
-                    referrer_cluster_scoped
+                    && (!r.path.ends_with("roleRef/name")
+                        || role_ref.as_ref().is_none_or(|(g, k)| *g == c.group && *k == c.kind))
+                    && (referrer_cluster_scoped
                         || c.cluster_scoped()
                         || c.kind == "ServiceAccount"
-                        || effective_ns(&c.kind, c.namespace.as_deref()) == referrer_ns
-                })
-                .collect();
-            if eligible.is_empty() {
-                continue;
-            }
+                        || effective_ns(&c.kind, c.namespace.as_deref()) == referrer_ns)
+            };
+            let lookup = |old: &str| -> Vec<&Candidate> {
+                by_name
+                    .get(&(r.target, old))
+                    .map(|v| v.iter().copied().filter(eligible).collect())
+                    .unwrap_or_default()
+            };
             for_each_field(&mut referrer.obj, &r.path, &mut |value, _| {
-                if let Err(e) = update(value, &eligible) {
+                if let Err(e) = update(value, &lookup) {
                     failure.get_or_insert(e);
                 }
             });
@@ -352,18 +363,21 @@ pub fn fix(res: &mut [Resource]) -> Result<(), String> {
     }
 }
 
-fn update(value: &mut Value, eligible: &[&Candidate]) -> Result<(), String> {
+fn update<'a>(
+    value: &mut Value,
+    lookup: &dyn Fn(&str) -> Vec<&'a Candidate>,
+) -> Result<(), String> {
     match value {
         Value::String(old) => {
-            if let Some(c) = select(old, eligible.iter().copied())? {
+            if let Some(c) = select(old, lookup(old))? {
                 *old = c.name.clone();
             }
         }
-        Value::Object(m) => update_mapping(m, eligible)?,
+        Value::Object(m) => update_mapping(m, lookup)?,
         Value::Array(items) => {
             for item in items.iter_mut() {
                 match item {
-                    Value::String(_) | Value::Object(_) => update(item, eligible)?,
+                    Value::String(_) | Value::Object(_) => update(item, lookup)?,
                     _ => {}
                 }
             }
@@ -375,12 +389,16 @@ fn update(value: &mut Value, eligible: &[&Candidate]) -> Result<(), String> {
 
 /// `{name, namespace}` references: candidates narrow by the namespace given (original
 /// namespace first, then current), and both fields are updated.
-fn update_mapping(m: &mut Map<String, Value>, eligible: &[&Candidate]) -> Result<(), String> {
+fn update_mapping<'a>(
+    m: &mut Map<String, Value>,
+    lookup: &dyn Fn(&str) -> Vec<&'a Candidate>,
+) -> Result<(), String> {
     let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
         return Ok(());
     };
+    let eligible = lookup(&old);
     let pool: Vec<&Candidate> = match m.get("namespace").and_then(Value::as_str) {
-        None => eligible.to_vec(),
+        None => eligible,
         Some(ns) => {
             let by_first: Vec<&Candidate> = eligible
                 .iter()
@@ -389,8 +407,7 @@ fn update_mapping(m: &mut Map<String, Value>, eligible: &[&Candidate]) -> Result
                 .collect();
             if by_first.is_empty() {
                 eligible
-                    .iter()
-                    .copied()
+                    .into_iter()
                     .filter(|c| effective_ns(&c.kind, c.namespace.as_deref()) == ns)
                     .collect()
             } else {
@@ -398,7 +415,7 @@ fn update_mapping(m: &mut Map<String, Value>, eligible: &[&Candidate]) -> Result
             }
         }
     };
-    let Some(c) = select(&old, pool.into_iter())? else {
+    let Some(c) = select(&old, pool)? else {
         return Ok(());
     };
     if c.name == old && c.namespace.is_none() {
@@ -411,14 +428,8 @@ fn update_mapping(m: &mut Map<String, Value>, eligible: &[&Candidate]) -> Result
     Ok(())
 }
 
-/// The one candidate that was once called `old`, if any.
-fn select<'a>(
-    old: &str,
-    eligible: impl Iterator<Item = &'a Candidate>,
-) -> Result<Option<&'a Candidate>, String> {
-    let matching: Vec<&Candidate> = eligible
-        .filter(|c| c.previous_names.iter().any(|n| n == old))
-        .collect();
+/// The one candidate (already known to have been called `old`), if any.
+fn select<'a>(old: &str, matching: Vec<&'a Candidate>) -> Result<Option<&'a Candidate>, String> {
     match matching.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),

@@ -146,19 +146,18 @@ impl Resource {
 
     /// The labels of the object.
     pub fn labels(&self) -> Map<String, Value> {
-        self.obj
-            .get("metadata")
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
+        self.metadata_map("labels")
     }
 
     /// The annotations of the object.
     pub fn annotations(&self) -> Map<String, Value> {
+        self.metadata_map("annotations")
+    }
+
+    fn metadata_map(&self, field: &str) -> Map<String, Value> {
         self.obj
             .get("metadata")
-            .and_then(|m| m.get("annotations"))
+            .and_then(|m| m.get(field))
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default()

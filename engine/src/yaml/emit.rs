@@ -140,7 +140,8 @@ impl Emitter {
     fn string(&mut self, s: &str, indent: usize, key: bool) {
         // Continuation lines of a scalar are indented one step past its container.
         let indent = indent + INDENT;
-        let a = analyze(s);
+        let chars: Vec<char> = s.chars().collect();
+        let a = analyze(s, &chars);
         let style = if s.contains('\n') {
             if a.block_allowed && !key {
                 Style::Literal
@@ -155,15 +156,20 @@ impl Emitter {
             Style::Double
         };
         match style {
-            Style::Plain => self.plain(s, indent, !key),
-            Style::Single => self.single_quoted(s, indent, !key),
-            Style::Double => self.double_quoted(s, indent, !key),
+            Style::Plain => self.plain(s, &chars, indent, !key),
+            Style::Single => self.single_quoted(&chars, indent, !key),
+            Style::Double => self.double_quoted(&chars, indent, !key),
             Style::Literal => self.literal(s, indent),
         }
     }
 
-    fn plain(&mut self, s: &str, indent: usize, allow_breaks: bool) {
-        let chars: Vec<char> = s.chars().collect();
+    fn plain(&mut self, s: &str, chars: &[char], indent: usize, allow_breaks: bool) {
+        // A line folds only at a space past the width: short scalars go out whole.
+        if !allow_breaks || self.column + chars.len() <= BEST_WIDTH {
+            self.out.push_str(s);
+            self.column += chars.len();
+            return;
+        }
         let mut spaces = false;
         for (i, &c) in chars.iter().enumerate() {
             if c == ' ' {
@@ -181,9 +187,8 @@ impl Emitter {
         }
     }
 
-    fn single_quoted(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+    fn single_quoted(&mut self, chars: &[char], indent: usize, allow_breaks: bool) {
         self.push('\'');
-        let chars: Vec<char> = s.chars().collect();
         let mut spaces = false;
         for (i, &c) in chars.iter().enumerate() {
             if c == ' ' {
@@ -211,9 +216,8 @@ impl Emitter {
         self.push('\'');
     }
 
-    fn double_quoted(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+    fn double_quoted(&mut self, chars: &[char], indent: usize, allow_breaks: bool) {
         self.push('"');
-        let chars: Vec<char> = s.chars().collect();
         let mut spaces = false;
         for (i, &c) in chars.iter().enumerate() {
             let escape =
@@ -338,7 +342,7 @@ fn is_printable(c: char) -> bool {
         || (0x10000..=0x10ffff).contains(&u)
 }
 
-fn analyze(s: &str) -> Analysis {
+fn analyze(s: &str, chars: &[char]) -> Analysis {
     if s.is_empty() {
         return Analysis {
             block_plain_allowed: false,
@@ -346,7 +350,6 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let chars: Vec<char> = s.chars().collect();
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let (mut leading_space, mut leading_break) = (false, false);
     let (mut trailing_space, mut trailing_break) = (false, false);

@@ -70,15 +70,70 @@ fn kustomize_options() -> Options {
 }
 
 /// Parses a stream of documents the way kustomize reads resource files.
+///
+/// Large streams are split at their `---` lines (a document marker at column 0 ends any
+/// scalar, per the YAML spec) and the parts parsed in parallel.
 pub fn kustomize_documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
-    let docs: Vec<Option<serde_json::Value>> =
-        serde_saphyr::from_multiple_with_options(text, kustomize_options())
-            .map_err(YamlError::parse)?;
-    Ok(docs
-        .into_iter()
-        .flatten()
-        .filter(|doc| !doc.is_null())
-        .collect())
+    use rayon::prelude::*;
+    const PARALLEL_FROM: usize = 256 * 1024;
+    let parse = |part: &str, first_line: usize| -> Result<Vec<serde_json::Value>, YamlError> {
+        let docs: Vec<Option<serde_json::Value>> =
+            serde_saphyr::from_multiple_with_options(part, kustomize_options()).map_err(|e| {
+                match YamlError::parse(e) {
+                    YamlError::Parse { message, line } => YamlError::Parse {
+                        message: if first_line > 0 {
+                            format!(
+                                "{message} (in the document starting at line {})",
+                                first_line + 1
+                            )
+                        } else {
+                            message
+                        },
+                        line: line.map(|l| l + first_line),
+                    },
+                    other => other,
+                }
+            })?;
+        Ok(docs
+            .into_iter()
+            .flatten()
+            .filter(|doc| !doc.is_null())
+            .collect())
+    };
+    if text.len() < PARALLEL_FROM || text.starts_with("%") || text.contains("\n%") {
+        return parse(text, 0);
+    }
+    let parts = split_documents(text);
+    let parsed: Vec<Result<Vec<serde_json::Value>, YamlError>> = parts
+        .par_iter()
+        .map(|(line, part)| parse(part, *line))
+        .collect();
+    let mut out = Vec::new();
+    for p in parsed {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Splits a stream at lines that are exactly `---` (or `--- ` followed by content), keeping
+/// each part's first line number; parts are about 64 KiB so threads get even work.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    const CHUNK: usize = 64 * 1024;
+    let mut parts = Vec::new();
+    let (mut start, mut start_line, mut line, mut offset) = (0, 0, 0, 0);
+    for l in text.split_inclusive('\n') {
+        let is_marker =
+            l.starts_with("---") && l[3..].chars().next().is_none_or(|c| c.is_whitespace());
+        if is_marker && offset - start >= CHUNK {
+            parts.push((start_line, &text[start..offset]));
+            start = offset;
+            start_line = line;
+        }
+        offset += l.len();
+        line += 1;
+    }
+    parts.push((start_line, &text[start..]));
+    parts
 }
 
 /// Parses one document into `T` the way kustomize reads its own files.
