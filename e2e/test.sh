@@ -16,6 +16,16 @@ KEELSON_E2E_BIN=$(e2e/controlplane/build.sh)
 export KEELSON_E2E_BIN
 step "control plane ready in $((SECONDS - start)) s: $KEELSON_E2E_BIN"
 
+step "Tekton CRDs and examples (pipelines/tekton-version.env)"
+# shellcheck source=../pipelines/tekton-version.env
+. pipelines/tekton-version.env
+KEELSON_TEKTON_DIR=$(cd "${TMPDIR:-/tmp}" && go mod download -json "$TEKTON_MODULE@$TEKTON_VERSION" |
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+[ -d "$KEELSON_TEKTON_DIR/config/300-crds" ] || {
+  echo "[test.sh] go mod download $TEKTON_MODULE@$TEKTON_VERSION gave no usable Dir" >&2; exit 2; }
+export KEELSON_TEKTON_DIR
+step "Tekton module: $KEELSON_TEKTON_DIR"
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 
