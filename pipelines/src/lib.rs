@@ -6,5 +6,6 @@
 
 pub mod model;
 pub mod upstream;
+pub mod validate;
 
 pub use model::{Pipeline, PipelineRun, Task, TaskRun, TektonObject};

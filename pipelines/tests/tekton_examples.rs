@@ -108,3 +108,17 @@ fn strict_check_flags_only_the_misspelled_mount_path() {
         "{flagged:?}"
     );
 }
+
+#[test]
+fn every_example_passes_validation() {
+    // Tekton's examples are accepted by Tekton's admission: the rules we enforce before
+    // submission must not reject any of them.
+    let mut rejected = Vec::new();
+    for (file, doc) in examples() {
+        let object = TektonObject::from_value(&doc).unwrap();
+        for issue in keelson_pipelines::validate::validate(&object) {
+            rejected.push(format!("{file} {}: {issue}", object.display_name()));
+        }
+    }
+    assert!(rejected.is_empty(), "{}", rejected.join("\n"));
+}

@@ -208,10 +208,12 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
-    /// The declared type, else the default's type, else `string` (Tekton's defaulting).
+    /// The declared type, else the default's type, else `object` when properties are
+    /// declared, else `string` (Tekton's defaulting).
     pub fn effective_type(&self) -> ParamType {
         self.type_
             .or_else(|| self.default.as_ref().map(ParamValue::param_type))
+            .or_else(|| self.properties.as_ref().map(|_| ParamType::Object))
             .unwrap_or(ParamType::String)
     }
 }
