@@ -137,12 +137,12 @@ impl Issues {
             if limit != zero && value == zero {
                 self.push(
                     format!(".spec.timeouts.{field}"),
-                    format!("0 (no timeout) must not exceed {what} ({limit:?})"),
+                    format!("0 (no timeout) must not exceed {what} ({})", go(limit)),
                 );
             } else if limit != zero && value > limit {
                 self.push(
                     format!(".spec.timeouts.{field}"),
-                    format!("{value:?} must not exceed {what} ({limit:?})"),
+                    format!("{} must not exceed {what} ({})", go(value), go(limit)),
                 );
             }
         }
@@ -152,8 +152,9 @@ impl Issues {
             self.push(
                 ".spec.timeouts",
                 format!(
-                    "tasks + finally ({:?}) must not exceed {what} ({limit:?})",
-                    a + b
+                    "tasks + finally ({}) must not exceed {what} ({})",
+                    go(a + b),
+                    go(limit)
                 ),
             );
         }
@@ -180,7 +181,10 @@ impl Issues {
                 && limit != std::time::Duration::ZERO
                 && d > limit
             {
-                self.push(path, format!("{d:?} must not exceed {what} ({limit:?})"));
+                self.push(
+                    path,
+                    format!("{} must not exceed {what} ({})", go(d), go(limit)),
+                );
             }
         }
     }
@@ -256,4 +260,9 @@ impl Issues {
         }
         // Bindings the embedded spec does not declare are propagated to its tasks.
     }
+}
+
+/// A duration the way Go (and Tekton's messages) write it.
+fn go(d: std::time::Duration) -> String {
+    crate::model::Duration::from_std(d).0
 }
