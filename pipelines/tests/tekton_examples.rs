@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use keelson_pipelines::TektonObject;
 use keelson_pipelines::model::{check, diff_values};
+use keelson_pipelines::validate::{Catalog, validate_in};
 use serde_json::Value;
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -113,11 +114,21 @@ fn strict_check_flags_only_the_misspelled_mount_path() {
 fn every_example_passes_validation() {
     // Tekton's examples are accepted by Tekton's admission: the rules we enforce before
     // submission must not reject any of them.
-    let mut rejected = Vec::new();
+    // References between the objects of one file (taskRef, pipelineRef) are checked too.
+    let mut by_file: BTreeMap<String, Vec<TektonObject>> = BTreeMap::new();
     for (file, doc) in examples() {
-        let object = TektonObject::from_value(&doc).unwrap();
-        for issue in keelson_pipelines::validate::validate(&object) {
-            rejected.push(format!("{file} {}: {issue}", object.display_name()));
+        by_file
+            .entry(file)
+            .or_default()
+            .push(TektonObject::from_value(&doc).unwrap());
+    }
+    let mut rejected = Vec::new();
+    for (file, objects) in &by_file {
+        let catalog = Catalog::from_objects(objects);
+        for object in objects {
+            for issue in validate_in(object, &catalog) {
+                rejected.push(format!("{file} {}: {issue}", object.display_name()));
+            }
         }
     }
     assert!(rejected.is_empty(), "{}", rejected.join("\n"));

@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::refs::{
     ResultRef, expressions, is_dns1123_label, is_result_name, param_ref, result_ref, status_ref,
 };
-use super::{Issues, PipelineContext, declared_from, declares};
+use super::{Issues, PipelineContext, TaskUse, declared_from, declares};
 use crate::model::{ParamSpec, PipelineSpec, PipelineTask, WhenExpression};
 
-impl Issues {
+impl Issues<'_> {
     /// A pipeline spec; `extra_params` and `extra_workspaces` are available from outside
     /// (propagated from a run or an enclosing pipeline).
     pub(super) fn pipeline_spec(
@@ -76,9 +76,13 @@ impl Issues {
             .iter()
             .chain(finally)
             .map(|t| {
-                let declared = t.task_spec.as_ref().map(|s| {
-                    s.task
-                        .results
+                let spec = match (&t.task_spec, &t.task_ref) {
+                    (Some(embedded), _) => Some(&embedded.task),
+                    (None, Some(r)) => self.catalog.task(r),
+                    (None, None) => None,
+                };
+                let declared = spec.map(|s| {
+                    s.results
                         .iter()
                         .flatten()
                         .map(|r| r.name.as_str())
@@ -301,6 +305,42 @@ impl Issues {
                     format!("the pipeline declares no workspace {used:?}"),
                 );
             }
+        }
+        if let Some(task_ref) = &t.task_ref
+            && let Some(task) = self.catalog.task(task_ref)
+        {
+            let passed = t.params.as_deref().unwrap_or_default();
+            // Matrix params (and included combinations) are passed too, element by element.
+            let fanned_out: Vec<&str> = t
+                .matrix
+                .iter()
+                .flat_map(|m| {
+                    m.params.iter().flatten().chain(
+                        m.include
+                            .iter()
+                            .flatten()
+                            .flat_map(|inc| inc.params.iter().flatten()),
+                    )
+                })
+                .map(|p| p.name.as_str())
+                .collect();
+            let bound: Vec<&str> = t
+                .workspaces
+                .iter()
+                .flatten()
+                .map(|w| w.name.as_str())
+                .collect();
+            self.against_task(
+                task,
+                TaskUse {
+                    task_ref,
+                    passed,
+                    fanned_out: &fanned_out,
+                    bound: &bound,
+                    workspaces_required: true,
+                },
+                path,
+            );
         }
         if let Some(embedded) = &t.task_spec {
             let custom = embedded.api_version.is_some()

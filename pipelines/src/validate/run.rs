@@ -9,7 +9,7 @@ use crate::model::{
     spec_status,
 };
 
-impl Issues {
+impl Issues<'_> {
     pub(super) fn pipeline_run_spec(&mut self, spec: &PipelineRunSpec) {
         match (&spec.pipeline_ref, &spec.pipeline_spec) {
             (None, None) => self.push(
@@ -23,6 +23,14 @@ impl Issues {
             (Some(r), None) => {
                 if r.name.as_deref().unwrap_or_default().is_empty() && r.resolver.is_none() {
                     self.push(".spec.pipelineRef", "a name or a resolver is required");
+                }
+                if let Some(pipeline) = self.catalog.pipeline(r) {
+                    self.run_params_against(
+                        spec.params.as_deref().unwrap_or_default(),
+                        pipeline.params(),
+                        ".spec.params",
+                    );
+                    self.run_workspaces_against(spec, pipeline);
                 }
             }
             (None, Some(pipeline)) => {

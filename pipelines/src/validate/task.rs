@@ -8,7 +8,7 @@ use super::refs::{
 use super::{Issues, declares, step_strings};
 use crate::model::{ParamSpec, TaskSpec};
 
-impl Issues {
+impl Issues<'_> {
     /// A task spec; `extra_params` and `extra_workspaces` are available from outside
     /// (propagated from a pipeline, a pipeline task or a run).
     pub(super) fn task_spec(

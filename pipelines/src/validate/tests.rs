@@ -318,3 +318,44 @@ fn good_objects_have_no_issues() {
         assert_eq!(issues(doc.clone()), Vec::<String>::new(), "{doc:#}");
     }
 }
+
+#[test]
+fn references_are_checked_against_the_catalog() {
+    let task = json!({"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "cargo"},
+        "spec": {"params": [{"name": "args", "type": "array"}, {"name": "toolchain", "default": "stable"}],
+                 "workspaces": [{"name": "source"}], "results": [{"name": "report"}],
+                 "steps": [{"name": "run", "image": "rust", "args": ["$(params.args[*])"]}]}});
+    let pipe = pipeline(json!({
+        "params": [{"name": "rev"}],
+        "workspaces": [{"name": "src"}],
+        "tasks": [
+            {"name": "a", "taskRef": {"name": "cargo"}, "params": [{"name": "args", "value": "test"}],
+             "workspaces": [{"name": "sources", "workspace": "src"}]},
+            {"name": "b", "taskRef": {"name": "cargo"}, "workspaces": [{"name": "source", "workspace": "src"}],
+             "params": [{"name": "args", "value": ["x", "$(tasks.a.results.nope)"]}]}
+        ]
+    }));
+    let run_doc = run(json!({"pipelineRef": {"name": "p"}}));
+    let objects: Vec<TektonObject> = [task, pipe, run_doc]
+        .iter()
+        .map(|d| TektonObject::from_value(d).unwrap())
+        .collect();
+    let catalog = super::Catalog::from_objects(&objects);
+    let found: Vec<String> = objects
+        .iter()
+        .flat_map(|o| super::validate_in(o, &catalog))
+        .map(|i| i.to_string())
+        .collect();
+    let expect = [
+        ".spec.tasks[0].params: task \"cargo\" declares param \"args\" array but it is given string",
+        ".spec.tasks[0].workspaces: task \"cargo\" needs workspace \"source\", which is not bound",
+        ".spec.tasks[0].workspaces: task \"cargo\" declares no workspace \"sources\"",
+        ".spec.tasks[1].params[0].value: task \"a\" declares no result \"nope\"",
+        ".spec.params: required param \"rev\" (no default) is not given",
+        ".spec.workspaces: workspace \"src\" of the pipeline is not bound",
+    ];
+    for e in expect {
+        assert!(found.iter().any(|f| f == e), "missing {e} in {found:#?}");
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
