@@ -26,6 +26,9 @@ KEELSON_TEKTON_DIR=$(cd "${TMPDIR:-/tmp}" && go mod download -json "$TEKTON_MODU
 export KEELSON_TEKTON_DIR
 step "Tekton module: $KEELSON_TEKTON_DIR"
 
+step "keelson pipeline check pipelines/tekton"
+cargo run -q --locked -p keelson -- pipeline check pipelines/tekton
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 

@@ -3,4 +3,5 @@
 //! The stages (source, config, render, plan, apply, report) live in one module each; the
 //! `keelson` binary only parses arguments and prints.
 
+pub mod pipelines;
 pub mod yaml;

@@ -1,10 +1,18 @@
 //! The `keelson` command line.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 mod cli;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::run(args)
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! This crate never imports the engine; it takes parsed JSON and Kubernetes clients.
 
 pub mod builder;
+pub mod check;
 pub mod model;
 pub mod upstream;
 pub mod validate;
