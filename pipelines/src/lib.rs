@@ -9,5 +9,6 @@ pub mod check;
 pub mod model;
 pub mod upstream;
 pub mod validate;
+pub mod watch;
 
 pub use model::{Pipeline, PipelineRun, Task, TaskRun, TektonObject};
