@@ -7,6 +7,7 @@
 pub mod builder;
 pub mod check;
 pub mod model;
+pub mod run;
 pub mod upstream;
 pub mod validate;
 pub mod watch;

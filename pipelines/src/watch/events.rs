@@ -119,6 +119,17 @@ pub enum Event {
         /// How.
         ending: Ending,
     },
+    /// Keelson re-submits a failed run (its retry policy, not Tekton's).
+    RunResubmitting {
+        /// The failed PipelineRun (empty if its submission failed).
+        previous: String,
+        /// The attempt about to be submitted (2 for the first retry).
+        attempt: u32,
+        /// The backoff before it.
+        delay: std::time::Duration,
+        /// Why the previous attempt failed.
+        reason: String,
+    },
     /// The PipelineRun finished.
     PipelineRunFinished {
         /// Its name.
@@ -187,6 +198,16 @@ impl fmt::Display for Event {
                 if ending.succeeded { "■" } else { "✘" },
                 task(task_run),
                 why(ending)
+            ),
+            Event::RunResubmitting {
+                previous,
+                attempt,
+                delay,
+                reason,
+            } => write!(
+                f,
+                "↻ pipelinerun {previous} failed ({reason}); attempt {attempt} in {:.1}s",
+                delay.as_secs_f64()
             ),
             Event::PipelineRunFinished { name, ending } => {
                 let how = if ending.timed_out() {
