@@ -307,7 +307,10 @@ fn succeeded(status: &TaskRunStatus) -> Option<&Condition> {
 }
 
 fn step_events(r: &TaskRunRef, attempt: usize, steps: &[StepState], out: &mut Vec<Keyed>) {
+    // Every step before this one has terminated.
     let mut before_done = true;
+    // A step before this one failed (and did not `continue`): this one never ran.
+    let mut blocked = false;
     for (index, state) in steps.iter().enumerate() {
         let step = StepRef {
             task_run: r.clone(),
@@ -319,7 +322,8 @@ fn step_events(r: &TaskRunRef, attempt: usize, steps: &[StepState], out: &mut Ve
                 .unwrap_or_else(|| format!("unnamed-{index}")),
         };
         let key = |what: &str| format!("{}.{attempt}.step.{index}.{what}", r.uid);
-        let skipped = state.termination_reason.as_deref() == Some("Skipped");
+        let skipped = state.termination_reason.as_deref() == Some("Skipped")
+            || (blocked && state.terminated.is_some());
         if skipped {
             out.push(Keyed {
                 key: key("skipped"),
@@ -339,10 +343,13 @@ fn step_events(r: &TaskRunRef, attempt: usize, steps: &[StepState], out: &mut Ve
                 key: key("succeeded"),
                 event: Event::StepSucceeded(step),
             }),
-            Some(t) => out.push(Keyed {
-                key: key("failed"),
-                event: failed(step, t, state),
-            }),
+            Some(t) => {
+                blocked |= state.termination_reason.as_deref() != Some("Continued");
+                out.push(Keyed {
+                    key: key("failed"),
+                    event: failed(step, t, state),
+                });
+            }
             None => before_done = false,
         }
     }

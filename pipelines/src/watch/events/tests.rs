@@ -221,3 +221,27 @@ fn pipeline_run_end_says_timeout_and_cancellation() {
         "pipelinerun r succeeded (Succeeded: m)"
     );
 }
+
+#[test]
+fn steps_after_a_failure_never_ran() {
+    // Cancelled while `work` ran: `work` failed, `later` was killed before it started.
+    let tr = task_run(json!({"podName": "p", "startTime": "2026-01-01T00:00:00Z",
+        "conditions": cond("False", "TaskRunCancelled"),
+        "steps": [done("prepare", 0, "Completed"), done("work", 1, "TaskRunCancelled"), done("later", 1, "TaskRunCancelled")]}));
+    let events: Vec<String> = task_run_events(&tr)
+        .into_iter()
+        .map(|k| k.event.to_string())
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            "▶ task test",
+            "  … test/prepare",
+            "  ✔ test/prepare",
+            "  … test/work",
+            "  ✘ test/work exit 1 (TaskRunCancelled): boom",
+            "  - test/later skipped",
+            "✘ task test TaskRunCancelled"
+        ]
+    );
+}
