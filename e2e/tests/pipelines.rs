@@ -60,11 +60,13 @@ impl Recorder {
         move |e: &Event| events.lock().unwrap().push((Instant::now(), e.clone()))
     }
 
+    /// The events as printed, without the runner's own submissions.
     fn lines(&self) -> Vec<String> {
         self.0
             .lock()
             .unwrap()
             .iter()
+            .filter(|(_, e)| !matches!(e, Event::RunSubmitted { .. }))
             .map(|(_, e)| e.to_string())
             .collect()
     }
@@ -456,6 +458,14 @@ async fn a_failed_run_is_resubmitted_with_exponential_backoff_and_jitter() {
             i + 1
         );
     }
+    let submitted: Vec<u32> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::RunSubmitted { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(submitted, vec![1, 2, 3]);
     // Every attempt's events, each once, in order.
     let lines = recorder.lines();
     assert_eq!(
@@ -648,6 +658,10 @@ async fn a_run_that_exceeds_its_timeout_is_reported_as_such() {
     );
     let events = recorder.events();
     let (_, last) = events.last().unwrap();
+    assert!(matches!(
+        events[0].1,
+        Event::RunSubmitted { attempt: 1, .. }
+    ));
     match last {
         Event::PipelineRunFinished { ending, .. } => assert!(ending.timed_out()),
         other => panic!("last event {other}"),
@@ -705,4 +719,166 @@ async fn the_projects_pipelines_are_accepted_by_the_real_crds() {
             "{kind}/{name} spec changed in the API server"
         );
     }
+}
+
+/// Applies the project's own Pipeline and Tasks (pipelines/tekton) to a namespace.
+async fn apply_project_definitions(client: &Client, ns: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/tekton");
+    let report = keelson::pipelines::check_paths(&[dir]).unwrap();
+    for (_, object) in &report.objects {
+        let kind = object.kind();
+        if kind == "PipelineRun" {
+            continue;
+        }
+        let mut value = object.to_value();
+        value["metadata"]["namespace"] = json!(ns);
+        let ar = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("tekton.dev", "v1", kind),
+            &format!("{}s", kind.to_lowercase()),
+        );
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        let name = object.metadata().name.clone().unwrap();
+        api.patch(
+            &name,
+            &PatchParams::apply("keelson").validation_strict(),
+            &Patch::Apply(&value),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Plays the project's rust-ci Pipeline: clone, fmt, clippy, test (which Tekton retries
+/// once), deploy-gate, finally summary.
+async fn play_rust_ci(driver: &Driver, run: &PipelineRun) {
+    let name = run.name_any();
+    driver.start_run(&name).await;
+    let one = |step: &'static str| vec![AttemptPlan(vec![(step, 0)])];
+    for task in ["clone", "fmt", "clippy"] {
+        let step = if task == "clone" { "clone" } else { "cargo" };
+        let tr = driver.create_task_run(run, task).await;
+        assert!(driver.play_task_run(&tr, &one(step)).await);
+    }
+    let tr = driver.create_task_run(run, "test").await;
+    let flaky = vec![
+        AttemptPlan(vec![("cargo", 101)]),
+        AttemptPlan(vec![("cargo", 0)]),
+    ];
+    assert!(driver.play_task_run(&tr, &flaky).await);
+    for (task, step) in [("deploy-gate", "compare"), ("summary", "print")] {
+        let tr = driver.create_task_run(run, task).await;
+        assert!(driver.play_task_run(&tr, &one(step)).await);
+    }
+    driver
+        .finish_run(
+            &name,
+            "True",
+            "Succeeded",
+            "Tasks Completed: 6 (Failed: 0, Cancelled 0), Skipped: 0",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn pipeline_run_submits_a_checked_run_and_prints_every_step() {
+    use keelson::pipelines::{RunOptions, RunPipelineError, RunSummary, run_pipeline};
+    let (client, driver) = setup("tekton-cli").await;
+    apply_project_definitions(&client, &driver.namespace).await;
+    let options = RunOptions {
+        pipeline: "rust-ci".into(),
+        namespace: Some(driver.namespace.clone()),
+        params: vec![
+            (
+                "repo-url".into(),
+                "https://github.com/keelson-dev/keelson".into(),
+            ),
+            ("revision".into(), "4f9c2e1".into()),
+        ],
+        workspaces: vec![keelson_pipelines::model::WorkspaceBinding::empty_dir(
+            "source",
+        )],
+        service_account: None,
+        timeout: Some("1h".into()),
+        source: None,
+        definitions: Vec::new(),
+        watch: true,
+        policy: no_retry(),
+    };
+
+    // A misspelt param is refused before anything is sent, naming what the Pipeline takes.
+    let mut misspelt = options.clone();
+    misspelt.params[1].0 = "revison".into();
+    let err = run_pipeline(client.clone(), &misspelt, &mut Vec::new())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RunPipelineError::Invalid(_)));
+    assert!(text.contains(".spec.params[1].name: the pipeline declares no param \"revison\" (it declares: repo-url, revision, target)"), "{text}");
+    assert!(text.contains("required param \"revision\""), "{text}");
+    assert!(
+        driver
+            .runs()
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let tekton = {
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            let run = driver.next_new_run(&mut Vec::new()).await;
+            play_rust_ci(&driver, &run).await;
+            run
+        })
+    };
+    let mut out = Vec::new();
+    let summary = run_pipeline(client.clone(), &options, &mut out)
+        .await
+        .unwrap();
+    let run = tekton.await.unwrap();
+    let name = run.name_any();
+    assert_eq!(summary, RunSummary::Succeeded(name.clone()));
+    let text = String::from_utf8(out).unwrap();
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "pipelinerun {}/{name} submitted (attempt 1)",
+            driver.namespace
+        )
+    );
+    assert!(lines.contains(&"  ✘ test/cargo exit 101 (Error): cargo exited with code 101"));
+    assert!(lines.contains(&"  ✔ test/cargo (retry 1)"));
+    assert!(lines.contains(&"  ✔ deploy-gate/compare"));
+    assert_eq!(lines.iter().filter(|l| l.starts_with("▶ task ")).count(), 6);
+    assert_eq!(
+        *lines.last().unwrap(),
+        format!(
+            "pipelinerun {name} succeeded (Succeeded: Tasks Completed: 6 (Failed: 0, Cancelled 0), Skipped: 0)"
+        )
+    );
+    // The submitted run: typed params, the workspace, the timeout as written.
+    assert_eq!(
+        serde_json::to_value(&run.spec.params).unwrap(),
+        json!([{"name": "repo-url", "value": "https://github.com/keelson-dev/keelson"}, {"name": "revision", "value": "4f9c2e1"}])
+    );
+    assert_eq!(run.spec.timeouts.unwrap().pipeline.unwrap().as_str(), "1h");
+
+    // Without --watch: submitted, not followed.
+    let quiet = RunOptions {
+        watch: false,
+        ..options
+    };
+    let mut out = Vec::new();
+    let summary = run_pipeline(client, &quiet, &mut out).await.unwrap();
+    let RunSummary::Submitted(second) = summary else {
+        panic!("{summary:?}")
+    };
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("pipelinerun {}/{second} created\n", driver.namespace)
+    );
 }

@@ -249,6 +249,11 @@ impl Runner {
                 Ok(created) => {
                     let name = created.metadata.name.clone().unwrap_or_default();
                     first_name.get_or_insert_with(|| name.clone());
+                    callbacks.on_event(&Event::RunSubmitted {
+                        namespace: created.metadata.namespace.clone().unwrap_or_default(),
+                        name: name.clone(),
+                        attempt: number,
+                    });
                     let finished = self.follow_one(&created, callbacks, cancel).await?;
                     let failure = classify_run(&finished);
                     attempts.push(Attempt {

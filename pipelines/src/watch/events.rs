@@ -119,6 +119,15 @@ pub enum Event {
         /// How.
         ending: Ending,
     },
+    /// Keelson created a PipelineRun (attempt 1, or a re-submission).
+    RunSubmitted {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Keelson's attempt number (1 for the first).
+        attempt: u32,
+    },
     /// Keelson re-submits a failed run (its retry policy, not Tekton's).
     RunResubmitting {
         /// The failed PipelineRun (empty if its submission failed).
@@ -198,6 +207,14 @@ impl fmt::Display for Event {
                 if ending.succeeded { "■" } else { "✘" },
                 task(task_run),
                 why(ending)
+            ),
+            Event::RunSubmitted {
+                namespace,
+                name,
+                attempt,
+            } => write!(
+                f,
+                "pipelinerun {namespace}/{name} submitted (attempt {attempt})"
             ),
             Event::RunResubmitting {
                 previous,
