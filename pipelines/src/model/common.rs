@@ -358,3 +358,35 @@ pub struct SkippedTask {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+/// Reasons Tekton writes in `Succeeded` conditions (any other string still parses).
+pub mod reasons {
+    /// The run was accepted.
+    pub const STARTED: &str = "Started";
+    /// The run is running.
+    pub const RUNNING: &str = "Running";
+    /// The run succeeded.
+    pub const SUCCEEDED: &str = "Succeeded";
+    /// A PipelineRun succeeded with some tasks skipped.
+    pub const COMPLETED: &str = "Completed";
+    /// The run failed.
+    pub const FAILED: &str = "Failed";
+    /// The PipelineRun was cancelled.
+    pub const CANCELLED: &str = "Cancelled";
+    /// The PipelineRun is held (`spec.status: PipelineRunPending`).
+    pub const PIPELINE_RUN_PENDING: &str = "PipelineRunPending";
+    /// The PipelineRun exceeded `timeouts.pipeline`.
+    pub const PIPELINE_RUN_TIMEOUT: &str = "PipelineRunTimeout";
+    /// The PipelineRun is stopping (`StoppedRunFinally`, `CancelledRunFinally`).
+    pub const PIPELINE_RUN_STOPPING: &str = "PipelineRunStopping";
+    /// The Pipeline could not be fetched.
+    pub const COULDNT_GET_PIPELINE: &str = "CouldntGetPipeline";
+    /// A Task could not be fetched.
+    pub const COULDNT_GET_TASK: &str = "CouldntGetTask";
+    /// A failed TaskRun attempt that Tekton retries.
+    pub const TO_BE_RETRIED: &str = "ToBeRetried";
+    /// The TaskRun was cancelled.
+    pub const TASK_RUN_CANCELLED: &str = "TaskRunCancelled";
+    /// The TaskRun exceeded its timeout.
+    pub const TASK_RUN_TIMEOUT: &str = "TaskRunTimeout";
+}

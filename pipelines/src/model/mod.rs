@@ -26,7 +26,7 @@ pub use check::{FieldIssue, check, diff_values};
 pub use common::{
     Condition, ContainerResources, Outcome, PipelineRef, PipelineTaskMetadata, PodTemplate,
     Provenance, RefSource, SkippedTask, StepRef, TaskRef, VolumeClaimTemplate, WorkspaceBinding,
-    outcome, succeeded_condition,
+    outcome, reasons, succeeded_condition,
 };
 pub use duration::{Duration, DurationError};
 pub use extra::Extra;
