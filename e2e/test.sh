@@ -20,6 +20,19 @@ step "reference kustomize for the renderer's differential suite"
 KEELSON_KUSTOMIZE=$(e2e/tools/kustomize.sh)
 export KEELSON_KUSTOMIZE
 
+step "Tekton CRDs and examples (pipelines/tekton-version.env)"
+# shellcheck source=../pipelines/tekton-version.env
+. pipelines/tekton-version.env
+KEELSON_TEKTON_DIR=$(cd "${TMPDIR:-/tmp}" && go mod download -json "$TEKTON_MODULE@$TEKTON_VERSION" |
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+[ -d "$KEELSON_TEKTON_DIR/config/300-crds" ] || {
+  echo "[test.sh] go mod download $TEKTON_MODULE@$TEKTON_VERSION gave no usable Dir" >&2; exit 2; }
+export KEELSON_TEKTON_DIR
+step "Tekton module: $KEELSON_TEKTON_DIR"
+
+step "keelson pipeline check pipelines/tekton"
+cargo run -q --locked -p keelson -- pipeline check pipelines/tekton
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod cluster;
 pub mod config;
 pub mod inventory;
+pub mod pipelines;
 pub mod plan;
 pub mod render;
 pub mod sync;

@@ -1,5 +1,7 @@
 //! The `keelson` command line.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 mod cli;
@@ -9,8 +11,13 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let code = cli::run(args)?;
-    std::process::exit(code);
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

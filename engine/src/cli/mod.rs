@@ -1,31 +1,53 @@
 //! Argument parsing for the `keelson` binary; each verb calls into the library.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 mod build;
 mod diff;
+mod pipeline;
 
 /// GitOps CI/CD and multi-cluster sync: render overlays, diff them against clusters,
 /// apply with server-side apply and prune what the repository no longer holds.
 #[derive(Debug, Parser)]
 #[command(name = "keelson", version, about, long_about = None)]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
-    command: Command,
+    pub command: Option<Command>,
 }
 
+/// The verbs.
 #[derive(Debug, Subcommand)]
-enum Command {
+pub enum Command {
+    /// Render a kustomization (byte-identical to `kustomize build`).
     Build(build::Args),
+    /// Show what a sync would change on every selected cluster.
     Diff(diff::DiffArgs),
+    /// Apply targets to their clusters, prune, and wait.
     Sync(diff::SyncArgs),
+    /// Tekton pipelines: check definitions, run them and follow every step.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
 }
 
-/// Runs the parsed command line; returns the process exit code.
-pub fn run(args: Cli) -> anyhow::Result<i32> {
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(2))
+}
+
+/// Runs the parsed command line and says how the process should exit.
+pub fn run(args: Cli) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Build(a) => build::run(a),
-        Command::Diff(a) => diff::diff(a),
-        Command::Sync(a) => diff::sync(a),
+        Some(Command::Build(a)) => build::run(a).map(code),
+        Some(Command::Diff(a)) => diff::diff(a).map(code),
+        Some(Command::Sync(a)) => diff::sync(a).map(code),
+        Some(Command::Pipeline(command)) => pipeline::run(command),
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            println!();
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
