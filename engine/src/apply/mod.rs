@@ -4,7 +4,7 @@
 
 pub mod health;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::cluster::{Cluster, Discovery};
 use crate::inventory;
-use crate::plan::{self, Desired, Member, ObjectError, Plan, PlanError, api_message};
+use crate::plan::{self, Action, Desired, Member, ObjectError, Plan, PlanError, api_message};
 use crate::render::install_rank;
 use health::Health;
 
@@ -101,6 +101,14 @@ pub enum SyncError {
     },
 }
 
+fn record_key(d: &Desired) -> String {
+    inventory::record_key(&d.api_version, &d.kind, d.namespace.as_deref(), &d.name)
+}
+
+fn record_key_of_change(c: &plan::Change) -> String {
+    inventory::record_key(&c.api_version, &c.kind, c.namespace.as_deref(), &c.name)
+}
+
 fn is_prerequisite(kind: &str) -> bool {
     kind == "Namespace" || kind == "CustomResourceDefinition"
 }
@@ -164,19 +172,34 @@ pub async fn sync(
         }
     }
     ensure_parent_namespace(cluster).await?;
-    write_parent(cluster, target, &all_gks, &all_ns, None).await?;
+    write_parent(cluster, target, &all_gks, &all_ns, None, None).await?;
+
+    // What the plan proved unchanged is not applied again.
+    let planned: HashMap<String, &plan::Change> = plan
+        .changes
+        .iter()
+        .map(|c| (record_key_of_change(c), c))
+        .collect();
+    let needs_apply = |d: &Desired| {
+        planned
+            .get(&record_key(d))
+            .is_none_or(|c| c.action != Action::Unchanged)
+    };
 
     // 4. Prerequisites, then the rest in install order.
     let (first, rest): (Vec<Desired>, Vec<Desired>) =
         desired.into_iter().partition(|d| is_prerequisite(&d.kind));
     let mut applied = Vec::new();
-    apply_in_order(cluster, &first, options, &mut applied).await?;
+    let mut versions: HashMap<String, String> = HashMap::new();
+    let first_todo: Vec<Desired> = first.iter().filter(|d| needs_apply(d)).cloned().collect();
+    apply_in_order(cluster, &first_todo, options, &mut applied, &mut versions).await?;
     if first.iter().any(|d| d.kind == "CustomResourceDefinition") {
         wait_established(cluster, &first, Duration::from_secs(60)).await?;
     }
     let mut discovery = Discovery::default();
     let rest = revalidate_pending(cluster, &mut discovery, target, rest, options).await?;
-    apply_in_order(cluster, &rest, options, &mut applied).await?;
+    let rest_todo: Vec<Desired> = rest.iter().filter(|d| needs_apply(d)).cloned().collect();
+    apply_in_order(cluster, &rest_todo, options, &mut applied, &mut versions).await?;
 
     // 5. Prune in reverse install order.
     let mut pruned = Vec::new();
@@ -202,12 +225,32 @@ pub async fn sync(
             final_ns.insert(ns.clone());
         }
     }
+    // Remember what was applied (resourceVersion and fingerprint per member), so the next
+    // plan can prove "unchanged" without asking the server.
+    let mut record = inventory::Record::new();
+    for d in first.iter().chain(rest.iter()) {
+        let key = record_key(d);
+        let rv = versions
+            .get(&key)
+            .cloned()
+            .or_else(|| planned.get(&key).and_then(|c| c.resource_version.clone()));
+        if let Some(rv) = rv {
+            record.insert(
+                key,
+                inventory::Applied {
+                    resource_version: rv,
+                    hash: plan::desired_hash(d),
+                },
+            );
+        }
+    }
     write_parent(
         cluster,
         target,
         &final_gks,
         &final_ns,
         options.commit.as_deref(),
+        Some(&record),
     )
     .await?;
 
@@ -259,10 +302,11 @@ async fn write_parent(
     gks: &BTreeSet<String>,
     namespaces: &BTreeSet<String>,
     commit: Option<&str>,
+    record: Option<&inventory::Record>,
 ) -> Result<(), SyncError> {
     let api: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
-    let parent = inventory::parent_object(target, gks, namespaces, commit);
+    let parent = inventory::parent_object(target, gks, namespaces, commit, record);
     api.patch(
         &inventory::parent_name(target),
         &PatchParams::apply(plan::FIELD_MANAGER).force(),
@@ -283,6 +327,7 @@ async fn apply_in_order(
     objects: &[Desired],
     options: &Options,
     applied: &mut Vec<String>,
+    versions: &mut HashMap<String, String>,
 ) -> Result<(), SyncError> {
     let mut ranks: Vec<i64> = objects.iter().map(|d| install_rank(&d.kind)).collect();
     ranks.sort();
@@ -292,19 +337,26 @@ async fn apply_in_order(
             .iter()
             .filter(|d| install_rank(&d.kind) == rank)
             .collect();
-        let results: Vec<Result<String, SyncError>> = futures::stream::iter(batch)
-            .map(|d| apply_one(cluster, d, options))
-            .buffer_unordered(plan::CONCURRENCY)
-            .collect()
-            .await;
+        let results: Vec<Result<(String, String, String), SyncError>> =
+            futures::stream::iter(batch)
+                .map(|d| apply_one(cluster, d, options))
+                .buffer_unordered(plan::CONCURRENCY)
+                .collect()
+                .await;
         for r in results {
-            applied.push(r?);
+            let (id, key, rv) = r?;
+            applied.push(id);
+            versions.insert(key, rv);
         }
     }
     Ok(())
 }
 
-async fn apply_one(cluster: &Cluster, d: &Desired, options: &Options) -> Result<String, SyncError> {
+async fn apply_one(
+    cluster: &Cluster,
+    d: &Desired,
+    options: &Options,
+) -> Result<(String, String, String), SyncError> {
     let fail = |message: String| SyncError::Apply {
         cluster: cluster.name.clone(),
         object: d.id(),
@@ -315,10 +367,12 @@ async fn apply_one(cluster: &Cluster, d: &Desired, options: &Options) -> Result<
         .ok_or_else(|| fail("kind not served".into()))?;
     let mut params = PatchParams::apply(plan::FIELD_MANAGER);
     params.force = options.force_conflicts;
-    api.patch(&d.name, &params, &Patch::Apply(&d.obj))
+    let result = api
+        .patch(&d.name, &params, &Patch::Apply(&d.obj))
         .await
         .map_err(|e| fail(api_message(&e)))?;
-    Ok(d.id())
+    let rv = result.metadata.resource_version.unwrap_or_default();
+    Ok((d.id(), record_key(d), rv))
 }
 
 /// Objects that waited for a Namespace or CRD are resolved and dry-run now; one failure
@@ -340,7 +394,9 @@ async fn revalidate_pending(
     let (resolved, errors) = plan::prepare(cluster, discovery, target, &objects).await?;
     let mut errors = errors;
     for d in &resolved {
-        if let Err(e) = plan::plan_object(&cluster.client, d, options.force_conflicts).await {
+        if let Err(e) =
+            plan::plan_object(&cluster.client, d, options.force_conflicts, None, None).await
+        {
             errors.push(e);
         }
     }

@@ -24,6 +24,27 @@ pub const NAMESPACES: &str = "applyset.kubernetes.io/additional-namespaces";
 /// The commit last synced (keelson's own annotation on the parent).
 pub const COMMIT: &str = "keelson.dev/last-synced-commit";
 
+/// The parent Secret's data key holding [`Record`].
+pub const RECORD_KEY: &str = "keelson.applied.json";
+
+/// What keelson last applied of one member: the resourceVersion the apply produced and the
+/// fingerprint of the desired object. If the live object still has that resourceVersion
+/// and the render the same fingerprint, nothing has changed and no request is needed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Applied {
+    #[serde(rename = "rv")]
+    pub resource_version: String,
+    pub hash: String,
+}
+
+/// Every member's [`Applied`], keyed by [`record_key`].
+pub type Record = std::collections::BTreeMap<String, Applied>;
+
+/// The key of a member in the [`Record`].
+pub fn record_key(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> String {
+    format!("{api_version}|{kind}|{}|{name}", namespace.unwrap_or(""))
+}
+
 /// The parent object's name for a target.
 pub fn parent_name(target: &str) -> String {
     format!("keelson-{target}")
@@ -51,6 +72,7 @@ pub fn parent_object(
     group_kinds: &BTreeSet<String>,
     namespaces: &BTreeSet<String>,
     commit: Option<&str>,
+    record: Option<&Record>,
 ) -> Value {
     let others: Vec<&str> = namespaces
         .iter()
@@ -65,7 +87,7 @@ pub fn parent_object(
     if let Some(c) = commit {
         annotations[COMMIT] = Value::String(c.to_string());
     }
-    json!({
+    let mut parent = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
@@ -75,7 +97,12 @@ pub fn parent_object(
             "annotations": annotations,
         },
         "type": "keelson.dev/applyset",
-    })
+    });
+    if let Some(r) = record {
+        let text = serde_json::to_string(r).unwrap_or_default();
+        parent["stringData"] = json!({ RECORD_KEY: text });
+    }
+    parent
 }
 
 /// Splits a comma-separated annotation value.

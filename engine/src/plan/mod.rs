@@ -4,7 +4,7 @@
 
 pub mod normalize;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
@@ -15,7 +15,7 @@ use crate::cluster::{Cluster, ClusterError, Discovery, Kind};
 use crate::inventory;
 
 /// Requests in flight at once against one cluster.
-pub const CONCURRENCY: usize = 8;
+pub const CONCURRENCY: usize = 16;
 /// The field manager keelson applies with.
 pub const FIELD_MANAGER: &str = "keelson";
 
@@ -49,6 +49,12 @@ pub struct Change {
     /// message names the manager and the fields).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflict: Option<String>,
+    /// The live object's resourceVersion (for the inventory's record).
+    #[serde(skip)]
+    pub resource_version: Option<String>,
+    /// The fingerprint of the desired object (for the inventory's record).
+    #[serde(skip)]
+    pub desired_hash: String,
 }
 
 impl Change {
@@ -248,16 +254,31 @@ pub fn api_message(e: &kube::Error) -> String {
     }
 }
 
-/// Dry-runs the server-side apply of one object and compares with the live one.
+/// The fingerprint of a desired object: equal fingerprints, equal applies.
+pub fn desired_hash(d: &Desired) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(crate::render::go_json(&d.obj).as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Plans one object. `live` is the object as listed; `record` is what the inventory
+/// remembers of keelson's last apply of it (resourceVersion and desired fingerprint):
+/// when both still match, nothing can have changed and the server is not asked again.
 pub async fn plan_object(
     client: &kube::Client,
     d: &Desired,
     force: bool,
+    live: Option<&Value>,
+    record: Option<&inventory::Applied>,
 ) -> Result<Change, ObjectError> {
     let fail = |message: String| ObjectError {
         object: d.id(),
         message,
     };
+    let live_rv = live
+        .and_then(|l| l.pointer("/metadata/resourceVersion"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let mut change = Change {
         action: Action::Create,
         api_version: d.api_version.clone(),
@@ -267,16 +288,21 @@ pub async fn plan_object(
         diff: String::new(),
         pending: false,
         conflict: None,
+        resource_version: live_rv.clone(),
+        desired_hash: desired_hash(d),
     };
+    if let (Some(rv), Some(r)) = (&live_rv, record)
+        && *rv == r.resource_version
+        && change.desired_hash == r.hash
+    {
+        change.action = Action::Unchanged;
+        return Ok(change);
+    }
     let Some(api) = d.api(client) else {
         change.pending = true;
         change.diff = unified(&d.id(), "", &yaml_of(&d.obj));
         return Ok(change);
     };
-    let live = api
-        .get_opt(&d.name)
-        .await
-        .map_err(|e| fail(api_message(&e)))?;
     // The forced dry-run shows what the object would become even where another manager
     // owns a field (drift); a conflict is checked separately below.
     let params = PatchParams::apply(FIELD_MANAGER).dry_run().force();
@@ -294,7 +320,7 @@ pub async fn plan_object(
     match live {
         None => change.diff = unified(&d.id(), "", &desired),
         Some(live) => {
-            let current = yaml_of(&serde_json::to_value(&live).map_err(|e| fail(e.to_string()))?);
+            let current = yaml_of(live);
             if current == desired {
                 change.action = Action::Unchanged;
             } else {
@@ -310,6 +336,60 @@ pub async fn plan_object(
         }
     }
     Ok(change)
+}
+
+/// The live objects of the desired ones, listed once per kind and namespace instead of
+/// fetched one by one.
+pub async fn live_objects(
+    cluster: &Cluster,
+    desired: &[Desired],
+) -> Result<HashMap<(String, Option<String>, String), Value>, PlanError> {
+    let mut groups: HashMap<(String, Option<String>), &Desired> = HashMap::new();
+    for d in desired.iter().filter(|d| d.resolved.is_some()) {
+        groups
+            .entry((d.api_version.clone() + "/" + &d.kind, d.namespace.clone()))
+            .or_insert(d);
+    }
+    let lists = futures::stream::iter(groups.into_values())
+        .map(|d| async move {
+            let kind = (d.api_version.clone(), d.kind.clone());
+            let Some(api) = d.api(&cluster.client) else {
+                return Ok((kind, Vec::new()));
+            };
+            match api.list(&ListParams::default()).await {
+                Ok(list) => Ok((kind, list.items)),
+                // The namespace comes with this render: nothing lives there yet.
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok((kind, Vec::new())),
+                Err(e) => Err(PlanError::Api {
+                    cluster: cluster.name.clone(),
+                    message: format!("listing {}: {}", kind.1, api_message(&e)),
+                }),
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = HashMap::new();
+    for l in lists {
+        let ((api_version, kind), items) = l?;
+        for item in items {
+            let key = (
+                kind.clone(),
+                item.metadata.namespace.clone(),
+                item.metadata.name.clone().unwrap_or_default(),
+            );
+            let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
+            // Lists leave out apiVersion/kind on items.
+            if let Value::Object(m) = &mut value {
+                m.entry("kind")
+                    .or_insert_with(|| Value::String(kind.clone()));
+                m.entry("apiVersion")
+                    .or_insert_with(|| Value::String(api_version.clone()));
+            }
+            out.insert(key, value);
+        }
+    }
+    Ok(out)
 }
 
 /// A member of the inventory as found on the cluster.
@@ -337,7 +417,7 @@ impl Member {
 pub async fn read_parent(
     cluster: &Cluster,
     target: &str,
-) -> Result<Option<(BTreeSet<String>, BTreeSet<String>)>, PlanError> {
+) -> Result<Option<(BTreeSet<String>, BTreeSet<String>, inventory::Record)>, PlanError> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
     let parent = secrets
@@ -348,12 +428,18 @@ pub async fn read_parent(
             message: format!("reading the inventory: {}", api_message(&e)),
         })?;
     Ok(parent.map(|p| {
+        let record = p
+            .data
+            .as_ref()
+            .and_then(|d| d.get(inventory::RECORD_KEY))
+            .and_then(|b| serde_json::from_slice(&b.0).ok())
+            .unwrap_or_default();
         let a = p.metadata.annotations.unwrap_or_default();
         let gks = inventory::split_list(a.get(inventory::GROUP_KINDS).map(String::as_str));
         let mut namespaces =
             inventory::split_list(a.get(inventory::NAMESPACES).map(String::as_str));
         namespaces.insert(inventory::PARENT_NAMESPACE.to_string());
-        (gks, namespaces)
+        (gks, namespaces, record)
     }))
 }
 
@@ -446,8 +532,24 @@ pub async fn plan(
 ) -> Result<(Plan, Vec<Desired>, Vec<Member>), PlanError> {
     let mut discovery = Discovery::default();
     let (desired, mut errors) = prepare(cluster, &mut discovery, target, objects).await?;
+    let parent = read_parent(cluster, target).await?;
+    let record = parent
+        .as_ref()
+        .map(|(_, _, r)| r.clone())
+        .unwrap_or_default();
+    let live = live_objects(cluster, &desired).await?;
     let results: Vec<Result<Change, ObjectError>> = futures::stream::iter(desired.iter())
-        .map(|d| plan_object(&cluster.client, d, force))
+        .map(|d| {
+            let key = (d.kind.clone(), d.namespace.clone(), d.name.clone());
+            let live = live.get(&key);
+            let applied = record.get(&inventory::record_key(
+                &d.api_version,
+                &d.kind,
+                d.namespace.as_deref(),
+                &d.name,
+            ));
+            plan_object(&cluster.client, d, force, live, applied)
+        })
         .buffered(CONCURRENCY)
         .collect()
         .await;
@@ -466,8 +568,8 @@ pub async fn plan(
             Err(e) => errors.push(e),
         }
     }
-    let (members, inventory_size) = match read_parent(cluster, target).await? {
-        Some((gks, namespaces)) => {
+    let (members, inventory_size) = match parent {
+        Some((gks, namespaces, _)) => {
             let m = members(cluster, &mut discovery, target, &gks, &namespaces).await?;
             let n = m.len();
             (m, n)
@@ -492,6 +594,8 @@ pub async fn plan(
             diff: String::new(),
             pending: false,
             conflict: None,
+            resource_version: None,
+            desired_hash: String::new(),
         });
     }
     Ok((

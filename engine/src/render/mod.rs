@@ -24,6 +24,7 @@ mod vars;
 use std::path::{Path, PathBuf};
 
 pub use fs::{DiskFs, FileSystem, MemFs};
+pub use hash::go_json;
 pub use resource::Resource;
 
 /// Whether files outside a kustomization's directory may be read.
