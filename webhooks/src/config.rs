@@ -93,7 +93,7 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time a client has to send the whole body.
     pub body_read_timeout: Duration,
-    /// Buffer for the request head; a larger head gets 431.
+    /// Largest request head (start line and headers); a larger one gets 431.
     pub max_header_bytes: usize,
     /// Deepest JSON nesting accepted (GitHub's payloads nest about 7 deep).
     pub max_json_depth: usize,

@@ -160,8 +160,8 @@ fn http1_builder(limits: &Limits) -> http1::Builder {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        // hyper's smallest buffer is 8 KiB; a head that does not fit gets 431.
-        .max_buf_size(limits.max_header_bytes.max(8192))
+        // A larger head (start line + headers) gets 431 and the connection is closed.
+        .max_header_size(limits.max_header_bytes)
         .keep_alive(true);
     http
 }
