@@ -148,7 +148,8 @@ impl Triggers {
         Self { queue }
     }
 
-    /// Waits for the next trigger; `None` once the receiver has shut down and the queue is empty.
+    /// Waits for the next trigger; `None` once the receiver has shut down (or been dropped)
+    /// and the queue is empty.
     pub async fn recv(&self) -> Option<Trigger> {
         self.queue.recv().await
     }

@@ -44,6 +44,13 @@ struct Shared {
     metrics: Arc<Metrics>,
 }
 
+impl Drop for Shared {
+    /// The last router or receiver is gone: no more triggers can come.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 /// The webhook receiver: the HTTP side of a trigger queue.
 #[derive(Debug, Clone)]
 pub struct Receiver {

@@ -470,6 +470,27 @@ async fn idle_connections_do_not_hold_the_receiver() {
 }
 
 #[tokio::test]
+async fn idle_keep_alive_connection_is_closed() {
+    let server = start(config()).await; // head read timeout: 1 s
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Kept alive, then silent: the connection does not stay open for ever.
+    let started = Instant::now();
+    let _ = read_all(&mut stream, Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn huge_headers_get_431() {
     let server = start(config()).await;
     let huge = "a".repeat(100 * 1024);
