@@ -1,7 +1,7 @@
 //! Remembers recent `X-GitHub-Delivery` ids: GitHub keeps the id when it redelivers.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A bounded set of delivery ids; the oldest is forgotten when it is full.
 #[derive(Debug)]
@@ -12,8 +12,8 @@ pub struct Dedupe {
 
 #[derive(Debug, Default)]
 struct Seen {
-    ids: HashSet<Box<str>>,
-    order: VecDeque<Box<str>>,
+    ids: HashSet<Arc<str>>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl Dedupe {
@@ -36,8 +36,9 @@ impl Dedupe {
         {
             seen.ids.remove(&oldest);
         }
-        seen.ids.insert(id.into());
-        seen.order.push_back(id.into());
+        let id: Arc<str> = id.into();
+        seen.ids.insert(id.clone());
+        seen.order.push_back(id);
         true
     }
 

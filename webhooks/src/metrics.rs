@@ -17,11 +17,13 @@ const MAX_EVENT_LABELS: usize = 128;
 /// Counters and the latency histogram.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// outcome → event → count; looked up without allocating.
+    deliveries: Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>>,
     signature_failures: AtomicU64,
     duplicates: AtomicU64,
     coalesced: AtomicU64,
     queue_depth: AtomicU64,
+    /// Per bucket, not cumulative (one increment per request); summed when rendered.
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_nanos: AtomicU64,
@@ -35,27 +37,25 @@ impl Metrics {
                 .deliveries
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let key = (event.to_owned(), outcome);
-            if let Some(n) = map.get_mut(&key) {
+            let events = map.entry(outcome).or_default();
+            if let Some(n) = events.get_mut(event) {
                 *n += 1;
             } else {
-                let distinct_events = map
-                    .keys()
-                    .filter(|(e, o)| *o == outcome && e != "other")
-                    .count();
-                let key = if distinct_events >= MAX_EVENT_LABELS {
-                    ("other".to_owned(), outcome)
+                let label = if events.len() >= MAX_EVENT_LABELS {
+                    "other"
                 } else {
-                    key
+                    event
                 };
-                *map.entry(key).or_default() += 1;
+                *events.entry(label.to_owned()).or_default() += 1;
             }
         }
         let secs = elapsed.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Relaxed);
-            }
+        let bucket = BUCKETS
+            .iter()
+            .zip(&self.latency_buckets)
+            .find(|(bound, _)| secs <= **bound);
+        if let Some((_, bucket)) = bucket {
+            bucket.fetch_add(1, Relaxed);
         }
         self.latency_count.fetch_add(1, Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
@@ -93,7 +93,14 @@ impl Metrics {
                 .deliveries
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            for ((event, outcome), n) in map.iter() {
+            let mut series: Vec<_> = map
+                .iter()
+                .flat_map(|(outcome, events)| {
+                    events.iter().map(move |(event, n)| (event, *outcome, n))
+                })
+                .collect();
+            series.sort();
+            for (event, outcome, n) in series {
                 let _ = writeln!(
                     out,
                     "keelson_webhook_deliveries_total{{event=\"{event}\",outcome=\"{outcome}\"}} {n}"
@@ -134,11 +141,12 @@ impl Metrics {
             "# HELP keelson_webhook_request_duration_seconds Time from request head to response.\n\
              # TYPE keelson_webhook_request_duration_seconds histogram\n",
         );
+        let mut cumulative = 0;
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
+            cumulative += bucket.load(Relaxed);
             let _ = writeln!(
                 out,
-                "keelson_webhook_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Relaxed)
+                "keelson_webhook_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
             );
         }
         let count = self.latency_count.load(Relaxed);

@@ -83,7 +83,11 @@ impl TriggerQueue {
         };
         self.metrics.set_queue_depth(state.entries.len());
         drop(state);
-        self.notify.notify_one();
+        // Folding into a waiting entry changes nothing the consumer waits on (the head and its
+        // deadline): waking it for every push of a burst would only cost a context switch.
+        if outcome == Enqueued::Queued {
+            self.notify.notify_one();
+        }
         Ok(outcome)
     }
 
