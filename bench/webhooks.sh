@@ -77,6 +77,19 @@ check() { curl -s -o /dev/null -w '%{http_code}' "$url" -H 'Content-Type: applic
 [ "$(check sanity-1 "$signature")" = 202 ] || { step "signed delivery not accepted"; exit 1; }
 [ "$(check sanity-2 "sha256=$(printf '0%.0s' $(seq 64))")" = 401 ] || { step "forged delivery accepted"; exit 1; }
 
+# The receiver's CPU time (user + system, all threads) per delivery answered, for a phase:
+# a figure that does not depend on what else the machine is running.
+ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+answered() { curl -s "$base/metrics" | awk '/^keelson_webhook_request_duration_seconds_count/ {print $2}'; }
+hz=$(getconf CLK_TCK)
+phase_start() { t0=$(ticks); n0=$(answered); }
+phase_end() {
+  local t1 n1; t1=$(ticks); n1=$(answered)
+  awk -v t="$((t1 - t0))" -v n="$((n1 - n0))" -v hz="$hz" \
+    'BEGIN { printf "receiver CPU: %.1f s for %d deliveries = %.1f us per delivery\n", t / hz, n, t / hz / n * 1e6 }'
+}
+echo "machine: $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
 cat > "$work/unique.lua" <<'LUA'
 -- A fresh X-GitHub-Delivery per request; body and signature stay the same (the signature
 -- covers the body only).
@@ -102,21 +115,28 @@ LUA
 
 echo
 echo "== 1. saturation: wrk -t1 -c$connections -d$duration, unique delivery ids (8,192-byte signed pushes)"
+phase_start
 BENCH_BODY="$work/push.json" BENCH_SIGNATURE="$signature" \
   wrk -t1 -c"$connections" -d"$duration" --latency -s "$work/unique.lua" "$url"
+phase_end
 
 oha_common=(--no-tui -m POST -D "$work/push.json" -H "Content-Type: application/json"
   -H "X-GitHub-Event: push" -H "X-GitHub-Delivery: bench-same-id" -H "X-Hub-Signature-256: $signature")
 
 echo
 echo "== 2. saturation: oha -c$connections -z$duration, one delivery id (verified + parsed, then duplicate)"
+phase_start
 "$oha" "${oha_common[@]}" -c "$connections" -z "$duration" --worker-threads 1 "$url"
+phase_end
 
 echo
 echo "== 3. fixed rate: oha -q 2000 -c$connections -z$duration --latency-correction"
+phase_start
 "$oha" "${oha_common[@]}" -c "$connections" -z "$duration" -q 2000 --latency-correction --worker-threads 1 "$url"
+phase_end
 
 echo
 echo "== receiver's own counters (/metrics)"
 curl -s "$base/metrics" | grep -E '^keelson_webhook_(deliveries_total|signature_failures_total|duplicates_total|coalesced_total)'
 echo "triggers printed: $(wc -l < "$work/triggers.jsonl")"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

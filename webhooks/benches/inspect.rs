@@ -1,13 +1,50 @@
 //! CPU cost of one delivery without the network: HMAC, payload checks, parse, and the
-//! whole `inspect` path, on an 8 KB push shaped like GitHub's.
+//! whole `inspect` path, on an 8 KB push shaped like GitHub's; octocrab's parse of the same
+//! payload as the reference.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use keelson_webhooks::payload::{self, ContentType};
 use keelson_webhooks::{DeliveryHeaders, Limits, Secret, event, inspect, signature};
+use octocrab::models::webhook_events::WebhookEvent;
 use serde_json::{Value, json};
 
 const KEY: &[u8] = b"bench secret";
+
+/// A GitHub account object (sender, owner).
+fn account() -> Value {
+    let mut user = serde_json::Map::new();
+    for (k, v) in [
+        ("login", json!("octocat")),
+        ("id", json!(1)),
+        ("node_id", json!("U_kgDOAbCdEf")),
+        ("gravatar_id", json!("")),
+        ("type", json!("User")),
+        ("site_admin", json!(false)),
+    ] {
+        user.insert(k.into(), v);
+    }
+    for field in [
+        "avatar",
+        "html",
+        "followers",
+        "following",
+        "gists",
+        "starred",
+        "subscriptions",
+        "organizations",
+        "repos",
+        "events",
+        "received_events",
+    ] {
+        user.insert(
+            format!("{field}_url"),
+            json!(format!("https://example.invalid/users/octocat/{field}")),
+        );
+    }
+    user.insert("url".into(), json!("https://example.invalid/users/octocat"));
+    Value::Object(user)
+}
 
 /// A push with three commits and a full repository object, padded to exactly 8,192 bytes.
 fn push_8k() -> Vec<u8> {
@@ -22,6 +59,13 @@ fn push_8k() -> Vec<u8> {
         })
     };
     let mut repository = serde_json::Map::new();
+    repository.insert("name".into(), json!("app"));
+    repository.insert(
+        "url".into(),
+        json!("https://example.invalid/repos/octo/app"),
+    );
+    repository.insert("node_id".into(), json!("R_kgDOAbCdEf"));
+    repository.insert("owner".into(), account());
     repository.insert("full_name".into(), json!("octo/app"));
     repository.insert(
         "clone_url".into(),
@@ -91,7 +135,7 @@ fn push_8k() -> Vec<u8> {
         "compare": "https://example.invalid/octo/app/compare/1...3",
         "commits": [commit(1), commit(2), commit(3)], "head_commit": commit(3),
         "repository": Value::Object(repository), "pusher": user,
-        "sender": {"login": "octocat", "id": 1, "type": "User", "site_admin": false},
+        "sender": account(),
     });
     let len = serde_json::to_vec(&push).unwrap().len();
     assert!(len < 8192, "{len}");
@@ -124,6 +168,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("parse_push", |b| {
         b.iter(|| event::parse("push", text).unwrap())
+    });
+    // The reference: octocrab's full webhook model of the same payload.
+    g.bench_function("parse_push_octocrab", |b| {
+        b.iter(|| WebhookEvent::try_from_header_and_body("push", &body).unwrap())
     });
     g.bench_function("inspect", |b| {
         b.iter(|| inspect(&secret, &limits, headers, &body).unwrap())
