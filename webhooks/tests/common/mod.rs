@@ -77,6 +77,29 @@ impl Drop for Server {
     }
 }
 
+pub const SHA1: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+pub const SHA2: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+
+/// A minimal valid push of `after` to `git_ref` in `o/r`.
+pub fn push(git_ref: &str, after: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ref": git_ref, "before": SHA1, "after": after,
+        "created": false, "deleted": false, "forced": false,
+        "repository": {"full_name": "o/r", "clone_url": "https://example.invalid/o/r.git"},
+    }))
+    .unwrap()
+}
+
+/// The four headers of a JSON delivery.
+pub fn signed_headers<'a>(event: &'a str, id: &'a str, sig: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("Content-Type", "application/json"),
+        ("X-GitHub-Event", event),
+        ("X-GitHub-Delivery", id),
+        ("X-Hub-Signature-256", sig),
+    ]
+}
+
 /// A signed JSON delivery to `addr` → (status, body).
 pub async fn deliver_to(addr: SocketAddr, event: &str, id: &str, body: &[u8]) -> (u16, String) {
     let sig = signature::sign(SECRET.as_bytes(), body);
