@@ -33,6 +33,19 @@ step "Tekton module: $KEELSON_TEKTON_DIR"
 step "keelson pipeline check pipelines/tekton"
 cargo run -q --locked -p keelson -- pipeline check pipelines/tekton
 
+# GitHub's real webhook payloads, replayed by keelson-webhooks' tests (not committed).
+examples_version=7.6.1
+npm_prefix="${KEELSON_E2E_CACHE:-$HOME/.cache/keelson-e2e}/npm"
+KEELSON_WEBHOOK_EXAMPLES="$npm_prefix/node_modules/@octokit/webhooks-examples"
+if ! grep -qs "\"version\": \"$examples_version\"" "$KEELSON_WEBHOOK_EXAMPLES/package.json"; then
+  need npm "install Node.js and npm (GitHub's webhook payload examples come from npm)"
+  step "@octokit/webhooks-examples@$examples_version into $npm_prefix"
+  mkdir -p "$npm_prefix"
+  npm install --prefix "$npm_prefix" --no-audit --no-fund --loglevel=error \
+    "@octokit/webhooks-examples@$examples_version" >&2
+fi
+export KEELSON_WEBHOOK_EXAMPLES
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod build;
 mod diff;
 mod pipeline;
+mod webhooks;
 
 /// GitOps CI/CD and multi-cluster sync: render overlays, diff them against clusters,
 /// apply with server-side apply and prune what the repository no longer holds.
@@ -30,6 +31,9 @@ pub enum Command {
     /// Tekton pipelines: check definitions, run them and follow every step.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// The GitHub webhook receiver.
+    #[command(subcommand)]
+    Webhooks(webhooks::Command),
 }
 
 fn code(c: i32) -> ExitCode {
@@ -43,6 +47,7 @@ pub fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Diff(a)) => diff::diff(a).map(code),
         Some(Command::Sync(a)) => diff::sync(a).map(code),
         Some(Command::Pipeline(command)) => pipeline::run(command),
+        Some(Command::Webhooks(command)) => webhooks::run(command).map(|()| ExitCode::SUCCESS),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

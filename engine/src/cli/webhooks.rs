@@ -1,0 +1,126 @@
+//! `keelson webhooks serve`: the receiver alone, printing each trigger as a JSON line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use keelson_webhooks::{Config, HOOK_PATH, Receiver, Secret};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive GitHub deliveries and print each trigger as one JSON line on stdout.
+    ///
+    /// Verifies X-Hub-Signature-256, drops repeated X-GitHub-Delivery ids and folds pushes to
+    /// the same ref that arrive while one waits into one trigger for the newest commit.
+    /// Nothing is synced: the output is what `keelson serve` would act on. Logs go to
+    /// stderr (RUST_LOG=debug for every delivery).
+    #[command(after_help = "Example:\n  \
+        keelson webhooks serve --listen 0.0.0.0:8080 --secret-file ./webhook-secret\n  \
+        # GitHub hook: Payload URL http://HOST:8080/hooks/github, the same secret,\n  \
+        # content type application/json or application/x-www-form-urlencoded")]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// File holding the webhook secret (trailing newlines ignored); without it the secret
+    /// itself is read from KEELSON_WEBHOOK_SECRET.
+    #[arg(long, value_name = "FILE", env = "KEELSON_WEBHOOK_SECRET_FILE")]
+    secret_file: Option<PathBuf>,
+    /// How long a trigger waits for newer pushes to its ref before it is printed
+    /// (e.g. 0, 250ms, 2s).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    coalesce_window: Duration,
+}
+
+pub(super) fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    // Without --secret-file, KEELSON_WEBHOOK_SECRET holds the secret itself.
+    let secret = Secret::load(args.secret_file.as_deref())?;
+    let mut config = Config::new(secret);
+    config.coalesce_window = args.coalesce_window;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!("keelson webhooks: listening on http://{addr}{HOOK_PATH}");
+        let (receiver, triggers) = Receiver::new(config);
+        let server = tokio::spawn(receiver.serve(listener, shutdown_signal()));
+        while let Some(trigger) = triggers.recv().await {
+            println!("{}", serde_json::to_string(&trigger)?);
+        }
+        server.await.context("receiver task")??;
+        eprintln!("keelson webhooks: stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `0`, `250ms`, `2s`, `1m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (try 500ms or 2s)"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "" if n == 0 => Ok(Duration::ZERO),
+        _ => Err(format!("not a duration: {s:?} (try 500ms or 2s)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "5", "ms", "1.5s", "-1s", "1h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

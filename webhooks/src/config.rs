@@ -1,0 +1,175 @@
+//! The receiver's settings: the shared secret and the limits it enforces on every delivery.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variable the secret may come from.
+pub const SECRET_ENV: &str = "KEELSON_WEBHOOK_SECRET";
+
+/// Why the secret could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The secret file could not be read.
+    #[error("cannot read webhook secret file {path}: {source}")]
+    ReadSecret {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The secret is empty (after trailing line breaks are dropped).
+    #[error("webhook secret from {origin} is empty")]
+    EmptySecret {
+        /// Where it came from: a file path or the variable name.
+        origin: String,
+    },
+    /// Neither a secret file nor the environment variable was given.
+    #[error("no webhook secret: pass a secret file or set {SECRET_ENV}")]
+    NoSecret,
+}
+
+/// The webhook secret shared with GitHub. Its `Debug` output never shows it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps raw secret bytes; `None` for an empty secret (it would authenticate anyone).
+    pub fn new(bytes: Vec<u8>) -> Option<Self> {
+        (!bytes.is_empty()).then_some(Self(bytes))
+    }
+
+    /// Reads the secret from a file, dropping trailing line breaks (`echo s > file`).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let mut bytes = std::fs::read(path).map_err(|source| ConfigError::ReadSecret {
+            path: path.to_owned(),
+            source,
+        })?;
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        Self::new(bytes).ok_or_else(|| ConfigError::EmptySecret {
+            origin: path.display().to_string(),
+        })
+    }
+
+    /// Reads the secret from `KEELSON_WEBHOOK_SECRET`, if set.
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        match std::env::var_os(SECRET_ENV) {
+            None => Ok(None),
+            Some(value) => Self::new(value.into_encoded_bytes())
+                .map(Some)
+                .ok_or_else(|| ConfigError::EmptySecret {
+                    origin: SECRET_ENV.to_owned(),
+                }),
+        }
+    }
+
+    /// The file if one is given, else the environment variable.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        match file {
+            Some(path) => Self::from_file(path),
+            None => Self::from_env()?.ok_or(ConfigError::NoSecret),
+        }
+    }
+
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Limits set on purpose; the defaults follow what GitHub sends and expects.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest body accepted: GitHub caps payloads at 25 MB.
+    pub max_body_bytes: usize,
+    /// Time a client has to send the request head.
+    pub header_read_timeout: Duration,
+    /// Time a client has to send the whole body.
+    pub body_read_timeout: Duration,
+    /// Largest request head (start line and headers); a larger one gets 431.
+    pub max_header_bytes: usize,
+    /// Deepest JSON nesting accepted (GitHub's payloads nest about 7 deep).
+    pub max_json_depth: usize,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 25 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_json_depth: 64,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Everything the receiver needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The secret GitHub signs deliveries with.
+    pub secret: Secret,
+    /// Request limits.
+    pub limits: Limits,
+    /// Delivery ids remembered for deduplication (oldest forgotten first).
+    pub dedupe_capacity: usize,
+    /// Distinct (repository, ref) triggers that may wait at once; beyond that, 503.
+    pub queue_capacity: usize,
+    /// How long a queued trigger waits for newer pushes to the same ref before it is handed
+    /// out. Zero hands it out at once; pushes still coalesce while the consumer is busy.
+    pub coalesce_window: Duration,
+}
+
+impl Config {
+    /// Default limits and sizes around `secret`.
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            secret,
+            limits: Limits::default(),
+            dedupe_capacity: 100_000,
+            queue_capacity: 10_000,
+            coalesce_window: Duration::ZERO,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_file_drops_trailing_newlines_and_debug_hides_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cr3t\r\n\n").unwrap();
+        let s = Secret::load(Some(&path)).unwrap();
+        assert_eq!(s.expose(), b"s3cr3t");
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn empty_or_missing_secret_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "\n").unwrap();
+        assert!(matches!(
+            Secret::from_file(&path),
+            Err(ConfigError::EmptySecret { .. })
+        ));
+        assert!(matches!(
+            Secret::from_file(&dir.path().join("absent")),
+            Err(ConfigError::ReadSecret { .. })
+        ));
+        assert!(Secret::new(Vec::new()).is_none());
+    }
+}

@@ -1,0 +1,229 @@
+//! One delivery from headers and raw body to what it asks for: verify, then parse.
+//!
+//! Pure and synchronous, so the HTTP layer stays thin and the fuzz target can drive exactly
+//! the code a request goes through.
+
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode};
+
+use crate::config::{Limits, Secret};
+use crate::event::{self, Event, EventError};
+use crate::payload::{self, PayloadError};
+use crate::signature::{self, SignatureError};
+use crate::trigger::Trigger;
+
+/// The headers a delivery is judged by, as raw bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryHeaders<'a> {
+    /// `Content-Type`.
+    pub content_type: Option<&'a [u8]>,
+    /// `X-Hub-Signature-256`.
+    pub signature: Option<&'a [u8]>,
+    /// `X-GitHub-Event`.
+    pub event: Option<&'a [u8]>,
+    /// `X-GitHub-Delivery`.
+    pub delivery: Option<&'a [u8]>,
+}
+
+impl<'a> DeliveryHeaders<'a> {
+    /// Picks the delivery headers out of a request's headers.
+    pub fn from_map(headers: &'a HeaderMap) -> Self {
+        let get = |name: &str| headers.get(name).map(|v| v.as_bytes());
+        Self {
+            content_type: get("content-type"),
+            signature: get(signature::SIGNATURE_HEADER),
+            event: get("x-github-event"),
+            delivery: get("x-github-delivery"),
+        }
+    }
+}
+
+/// A verified, parsed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The `X-GitHub-Delivery` id.
+    pub id: String,
+    /// The `X-GitHub-Event` name.
+    pub event: String,
+    /// What it asks for.
+    pub action: Action,
+}
+
+/// What a delivery asks of Keelson.
+// Made once per delivery and moved straight into the queue: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Queue this trigger.
+    Trigger(Trigger),
+    /// Answer a ping.
+    Ping,
+    /// Acknowledge, do nothing.
+    Ignored,
+}
+
+/// Why a delivery was refused; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// The body is over the limit (by `Content-Length` or as read).
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Not JSON nor a form.
+    #[error(transparent)]
+    UnsupportedMediaType(PayloadError),
+    /// The client did not send the body in time.
+    #[error("request body not received within {0:?}")]
+    BodyTimeout(Duration),
+    /// The body ended early or the connection failed.
+    #[error("request body could not be read: {0}")]
+    BodyRead(String),
+    /// The signature is missing, malformed or wrong.
+    #[error(transparent)]
+    Signature(SignatureError),
+    /// A required GitHub header is missing or not a plain token.
+    #[error("missing or invalid {0} header")]
+    Header(&'static str),
+    /// The body does not hold a usable JSON object.
+    #[error(transparent)]
+    Payload(PayloadError),
+    /// The JSON is not a valid event of its declared type.
+    #[error(transparent)]
+    Event(EventError),
+    /// No room for another ref in the trigger queue.
+    #[error("trigger queue is full, try again later")]
+    QueueFull,
+}
+
+impl Rejection {
+    /// The HTTP status answered.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::Event(e) if !e.is_syntax() => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BodyRead(_) | Self::Header(_) | Self::Payload(_) | Self::Event(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `outcome` label of the deliveries metric.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::BodyTimeout(_) => "timeout",
+            Self::BodyRead(_) => "truncated",
+            Self::Signature(_) => "unauthorized",
+            Self::Header(_) | Self::Payload(_) => "bad_request",
+            Self::Event(e) if e.is_syntax() => "bad_request",
+            Self::Event(_) => "invalid",
+            Self::QueueFull => "queue_full",
+        }
+    }
+}
+
+/// Verifies and parses one delivery. The signature is checked over the raw body before any
+/// of it is decoded or parsed; the GitHub headers are read only once it holds.
+pub fn inspect(
+    secret: &Secret,
+    limits: &Limits,
+    headers: DeliveryHeaders<'_>,
+    body: &[u8],
+) -> Result<Delivery, Rejection> {
+    let content_type =
+        payload::content_type(headers.content_type).map_err(Rejection::UnsupportedMediaType)?;
+    if body.len() > limits.max_body_bytes {
+        return Err(Rejection::TooLarge {
+            limit: limits.max_body_bytes,
+        });
+    }
+    signature::verify(secret, headers.signature, body).map_err(Rejection::Signature)?;
+    let event = token(headers.event, 64).ok_or(Rejection::Header("X-GitHub-Event"))?;
+    let id = token(headers.delivery, 128).ok_or(Rejection::Header("X-GitHub-Delivery"))?;
+    let json = payload::json_text(content_type, body, limits.max_json_depth)
+        .map_err(Rejection::Payload)?;
+    let action = match event::parse(event, &json).map_err(Rejection::Event)? {
+        Event::Push(push) => Action::Trigger(Trigger::from_push(id, push)),
+        Event::PullRequest(pr) => Action::Trigger(Trigger::from_pull_request(id, pr)),
+        Event::Ping => Action::Ping,
+        Event::Ignored => Action::Ignored,
+    };
+    Ok(Delivery {
+        id: id.to_owned(),
+        event: event.to_owned(),
+        action,
+    })
+}
+
+/// A header value that is a plain token (letters, digits, `-`, `_`, `.`) of at most `max` bytes.
+fn token(value: Option<&[u8]>, max: usize) -> Option<&str> {
+    let value = value?;
+    let plain = value
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if plain && !value.is_empty() && value.len() <= max {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::new(b"s".to_vec()).unwrap()
+    }
+
+    fn headers<'a>(event: &'a str, sig: &'a str) -> DeliveryHeaders<'a> {
+        DeliveryHeaders {
+            content_type: Some(b"application/json"),
+            signature: Some(sig.as_bytes()),
+            event: Some(event.as_bytes()),
+            delivery: Some(b"72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        }
+    }
+
+    #[test]
+    fn verify_before_parse_and_statuses() {
+        let limits = Limits::default();
+        let body = b"[not json";
+        let sig = signature::sign(b"s", body);
+        // A bad signature wins over a bad body.
+        let err = inspect(&secret(), &limits, headers("push", "sha256=00"), body).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        let err = inspect(&secret(), &limits, headers("push", &sig), body).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        let ok = b"{}";
+        let sig = signature::sign(b"s", ok);
+        let err = inspect(&secret(), &limits, headers("push", &sig), ok).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let d = inspect(&secret(), &limits, headers("fork", &sig), ok).unwrap();
+        assert_eq!((d.event.as_str(), d.action), ("fork", Action::Ignored));
+        for bad_event in ["", "push\n", "a b", &"x".repeat(65)] {
+            let err = inspect(&secret(), &limits, headers(bad_event, &sig), ok).unwrap_err();
+            assert!(
+                matches!(err, Rejection::Header("X-GitHub-Event")),
+                "{bad_event:?}"
+            );
+        }
+        let mut h = headers("ping", &sig);
+        h.delivery = None;
+        assert!(matches!(
+            inspect(&secret(), &limits, h, ok),
+            Err(Rejection::Header("X-GitHub-Delivery"))
+        ));
+        h.content_type = Some(b"text/plain");
+        let err = inspect(&secret(), &limits, h, ok).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+}
