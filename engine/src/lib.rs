@@ -5,4 +5,5 @@
 
 pub mod config;
 pub mod render;
+pub mod source;
 pub mod yaml;
