@@ -209,6 +209,19 @@ fn touching(inputs: &Inputs, target_path: &Path, changes: &[PathChange]) -> Vec<
 #[derive(Debug, Clone)]
 pub struct RenderCache {
     dir: PathBuf,
+    options: RenderOptions,
+}
+
+/// What `keelson changed` reports: the paths a range of commits changed and the targets
+/// they touch.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeReport {
+    pub from: String,
+    pub to: String,
+    pub paths: Vec<PathChange>,
+    pub targets: Vec<Affected>,
+    /// Targets rendered at `from` to learn what they read (0 when cached).
+    pub rendered_at_from: usize,
 }
 
 /// Objects as rendered.
@@ -244,13 +257,17 @@ impl CommitRenders {
 }
 
 impl RenderCache {
-    /// A cache in `dir` (created on first write).
-    pub fn new(dir: PathBuf) -> Self {
-        RenderCache { dir }
+    /// A cache in `dir` (created on first write) of renders made with `options`.
+    pub fn new(dir: PathBuf, options: RenderOptions) -> Self {
+        RenderCache { dir, options }
     }
 
     fn inputs_file(&self, commit: Oid) -> PathBuf {
-        self.dir.join("commits").join(format!("{commit}.json"))
+        let tag = Sha256::digest(format!("{:?}", self.options).as_bytes());
+        let tag: String = tag[..4].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir
+            .join("commits")
+            .join(format!("{commit}-{tag}.json"))
     }
 
     fn output_file(&self, key: &str) -> PathBuf {
@@ -289,13 +306,12 @@ impl RenderCache {
         &self,
         snapshot: &Snapshot,
         project: &Project,
-        options: RenderOptions,
         previous: Option<&BTreeMap<String, Inputs>>,
     ) -> CommitRenders {
         let mut out = CommitRenders::default();
         for target in &project.targets {
             let prior = previous.and_then(|p| p.get(&target.name));
-            let r = self.render_target(snapshot, target, options, prior);
+            let r = self.render_target(snapshot, target, prior);
             if r.cached {
                 out.reused += 1;
             } else {
@@ -313,9 +329,9 @@ impl RenderCache {
         &self,
         snapshot: &Snapshot,
         target: &Target,
-        options: RenderOptions,
         prior: Option<&Inputs>,
     ) -> TargetRender {
+        let options = self.options;
         if let Some(prior) = prior.filter(|p| p.error.is_none() && p.path == target.path)
             && let Some(inputs) = inputs_at(snapshot, prior, options)
             && let Some(objects) = self.output(&inputs.key)

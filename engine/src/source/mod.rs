@@ -33,7 +33,7 @@ pub use tree::GitTreeFs;
 pub use url::RepoUrl;
 
 use crate::config::{ConfigError, Project};
-use crate::render::{DiskFs, FileSystem};
+use crate::render::{DiskFs, FileSystem, RenderOptions};
 
 /// A source operation failed. Every variant names the repository (its URL holds no
 /// secret) and text from the server is scrubbed of the configured secrets.
@@ -364,9 +364,57 @@ impl Source {
         })
     }
 
-    /// The render cache of a repository.
-    pub fn renders(&self, url: &RepoUrl) -> changes::RenderCache {
-        changes::RenderCache::new(self.root.join("renders").join(url.cache_key()))
+    /// The render cache of a repository, for renders made with `options`.
+    pub fn renders(&self, url: &RepoUrl, options: RenderOptions) -> changes::RenderCache {
+        changes::RenderCache::new(self.root.join("renders").join(url.cache_key()), options)
+    }
+
+    /// The targets the commits from `from` to `to` touch: fetches both, learns what each
+    /// target's render at `from` reads (from the render cache, else by rendering), and
+    /// intersects that with the diff of the two trees.
+    pub fn changed(
+        &self,
+        spec: &RepoSpec,
+        from: &Rev,
+        to: &Rev,
+        options: RenderOptions,
+    ) -> Result<changes::ChangeReport, SourceError> {
+        let a = self.fetch(spec, from)?.commit;
+        let b = self.fetch(spec, to)?.commit;
+        let config_err = |commit: Oid| {
+            let url = spec.url.to_string();
+            move |source| SourceError::Config {
+                url,
+                commit: commit.to_string(),
+                source,
+            }
+        };
+        let project_b = self
+            .snapshot(&spec.url, b, TreeMode::Objects)?
+            .project()
+            .map_err(config_err(b))?;
+        let paths = self.diff(&spec.url, a, b)?;
+        let cache = self.renders(&spec.url, options);
+        let snap_a = self.snapshot(&spec.url, a, TreeMode::Objects)?;
+        // Without a valid keelson.yaml at `from`, every target at `to` is new.
+        let (project_a, inputs, rendered) = match snap_a.project() {
+            Err(_) => (None, Default::default(), 0),
+            Ok(p) => match cache.inputs_at(a) {
+                Some(inputs) => (Some(p), inputs, 0),
+                None => {
+                    let r = cache.render_all(&snap_a, &p, None);
+                    (Some(p), r.inputs(), r.rendered)
+                }
+            },
+        };
+        let targets = changes::affected(project_a.as_ref(), &project_b, &inputs, &paths);
+        Ok(changes::ChangeReport {
+            from: a.to_string(),
+            to: b.to_string(),
+            paths,
+            targets,
+            rendered_at_from: rendered,
+        })
     }
 }
 
