@@ -238,17 +238,14 @@ impl Job<'_> {
                 None => {
                     let branch = format!("refs/heads/{name}");
                     let local = repo.find_reference(&branch).ok().and_then(|r| r.target());
+                    // The mirror keeps its copy of the ref, so the error stays this clear
+                    // on every later attempt too.
                     return Err(match local {
-                        Some(last) => {
-                            if let Ok(mut r) = repo.find_reference(&branch) {
-                                let _ = r.delete();
-                            }
-                            SourceError::BranchDeleted {
-                                url: self.url(),
-                                branch: name.clone(),
-                                last: last.to_string(),
-                            }
-                        }
+                        Some(last) => SourceError::BranchDeleted {
+                            url: self.url(),
+                            branch: name.clone(),
+                            last: last.to_string(),
+                        },
                         None => SourceError::RefNotFound {
                             url: self.url(),
                             rev: name.clone(),

@@ -180,9 +180,19 @@ impl GitDaemon {
     }
 
     pub fn start_on(base: &Path, port: u16) -> Self {
-        let child = git_cmd(base)
+        // Run git-daemon itself: `git daemon` would run it as a child, which a kill of
+        // `git` leaves behind.
+        let exec_path = git(base, &["--exec-path"]);
+        let cmd = git_cmd(base);
+        let mut daemon = Command::new(Path::new(&exec_path).join("git-daemon"));
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => daemon.env(k, v),
+                None => daemon.env_remove(k),
+            };
+        }
+        let child = daemon
             .args([
-                "daemon",
                 "--export-all",
                 "--reuseaddr",
                 "--informative-errors",
@@ -352,7 +362,10 @@ fn serve(
         .next()
         .unwrap_or_default()
         .to_string();
-    st.requests.lock().unwrap().push(format!("{method} {target}"));
+    st.requests
+        .lock()
+        .unwrap()
+        .push(format!("{method} {target}"));
     {
         let mut f = st.in_flight.lock().unwrap();
         let n = f.entry(repo.clone()).or_default();
@@ -369,7 +382,9 @@ fn serve(
     if delay > 0 {
         std::thread::sleep(Duration::from_millis(delay));
     }
-    let result = respond(&stream, root, &method, path, query, &headers, body, expected);
+    let result = respond(
+        &stream, root, &method, path, query, &headers, body, expected,
+    );
     *st.in_flight.lock().unwrap().entry(repo).or_default() -= 1;
     result
 }
@@ -440,7 +455,10 @@ fn respond(
         .map(|i| (i, 4))
         .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
     let (head, payload) = match split {
-        Some((i, n)) => (String::from_utf8_lossy(&out[..i]).to_string(), &out[i + n..]),
+        Some((i, n)) => (
+            String::from_utf8_lossy(&out[..i]).to_string(),
+            &out[i + n..],
+        ),
         None => (String::new(), &out[..]),
     };
     let mut status = "200 OK".to_string();
