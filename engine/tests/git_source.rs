@@ -810,3 +810,89 @@ fn one_overlay_of_500_changed_is_one_render() {
         "o123-cfg"
     );
 }
+
+fn keygen(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ssh-keygen");
+    path
+}
+
+fn known_hosts_line(port: u16, public_key_file: &Path) -> String {
+    let text = std::fs::read_to_string(public_key_file).unwrap();
+    let mut fields = text.split_whitespace();
+    let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+    format!("[127.0.0.1]:{port} {kind} {key}\n")
+}
+
+#[test]
+fn ssh_with_a_key_checked_against_known_hosts() {
+    let served = Served::new();
+    let (_w, shas) = history(&served, "app");
+    let keys = tempfile::tempdir().unwrap();
+    let host = keygen(keys.path(), "host");
+    let client = keygen(keys.path(), "client");
+    let other = keygen(keys.path(), "other");
+    let server = support::ssh::GitSsh::start(served.base(), &host, &client.with_extension("pub"));
+    let kh = keys.path().join("known_hosts");
+    let cache = tempfile::tempdir().unwrap();
+    let source = Source::new(cache.path());
+    let with = |key: &Path| {
+        let mut sp = spec(&server.url("app"));
+        sp.auth = Auth {
+            ssh_key: Some(SecretRef::file(key)),
+            known_hosts: Some(kh.clone()),
+            ..Auth::default()
+        };
+        sp
+    };
+
+    std::fs::write(
+        &kh,
+        known_hosts_line(server.port, &host.with_extension("pub")),
+    )
+    .unwrap();
+    let f = source.fetch(&with(&client), &name("main")).unwrap();
+    assert_eq!(f.commit.to_string(), shas[9]);
+    assert_eq!(read(&source, &with(&client), f.commit, "f.txt"), "9\n");
+
+    // Hashed entries (ssh-keygen -H) work too.
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-H", "-f"])
+        .arg(&kh)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok);
+    assert!(std::fs::read_to_string(&kh).unwrap().starts_with("|1|"));
+    source.fetch(&with(&client), &name("v1")).unwrap();
+
+    // A key the server does not know: refused, and no key material in the error.
+    let e = source.fetch(&with(&other), &name("feature")).unwrap_err();
+    assert!(matches!(e, SourceError::Auth { .. }), "{e}");
+    let shown = format!("{e} {e:?}");
+    let private = std::fs::read_to_string(&other).unwrap();
+    for line in private.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!shown.contains(line), "key material leaked: {shown}");
+    }
+
+    // Host key changed, or the host unknown: refused before any credential is sent.
+    std::fs::write(
+        &kh,
+        known_hosts_line(server.port, &other.with_extension("pub")),
+    )
+    .unwrap();
+    let e = source.fetch(&with(&client), &name("feature")).unwrap_err();
+    assert!(matches!(e, SourceError::HostKey { .. }), "{e}");
+    assert!(e.to_string().contains("does not match"), "{e}");
+    std::fs::write(&kh, "").unwrap();
+    let e = source.fetch(&with(&client), &name("feature")).unwrap_err();
+    assert!(matches!(e, SourceError::HostKey { .. }), "{e}");
+    assert!(e.to_string().contains("is not in"), "{e}");
+}

@@ -518,35 +518,47 @@ fn credential(
         .or(auth.username.as_deref())
         .unwrap_or("git")
         .to_string();
-    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-        let n = state.userpass_attempts.get() + 1;
-        state.userpass_attempts.set(n);
-        return match &auth.password {
-            None => fail(
-                "the server asks for credentials and none are configured (auth.token or auth.password)",
-            ),
-            Some(_) if n > 1 => fail("the server rejected the configured credentials"),
-            Some(p) => git2::Cred::userpass_plaintext(auth.http_user(), p.expose()),
-        };
-    }
     if allowed.contains(CredentialType::USERNAME) {
         return git2::Cred::username(&ssh_user);
     }
-    if allowed.intersects(CredentialType::SSH_KEY | CredentialType::SSH_MEMORY) {
+    let key_ok = allowed.intersects(CredentialType::SSH_KEY | CredentialType::SSH_MEMORY);
+    let pass_ok = allowed.contains(CredentialType::USER_PASS_PLAINTEXT);
+    // ssh servers often offer passwords too: a configured key goes first.
+    if key_ok && let Some(key) = &auth.ssh_key {
         let n = state.key_attempts.get() + 1;
         state.key_attempts.set(n);
-        return match &auth.ssh_key {
-            None => fail("the server asks for an ssh key and none is configured (auth.sshKey)"),
-            Some(_) if n > 1 => fail(&format!(
+        if n > 1 {
+            return fail(&format!(
                 "the server rejected the ssh key for user {ssh_user}"
-            )),
-            Some(key) => git2::Cred::ssh_key_from_memory(
-                &ssh_user,
-                None,
-                key.expose(),
-                auth.ssh_passphrase.as_ref().map(|p| p.expose()),
-            ),
+            ));
+        }
+        return git2::Cred::ssh_key_from_memory(
+            &ssh_user,
+            None,
+            key.expose(),
+            auth.ssh_passphrase.as_ref().map(|p| p.expose()),
+        );
+    }
+    if pass_ok && let Some(p) = &auth.password {
+        let n = state.userpass_attempts.get() + 1;
+        state.userpass_attempts.set(n);
+        if n > 1 {
+            return fail("the server rejected the configured credentials");
+        }
+        let user = if url.scheme() == Scheme::Ssh {
+            ssh_user.as_str()
+        } else {
+            auth.http_user()
         };
+        return git2::Cred::userpass_plaintext(user, p.expose());
+    }
+    if key_ok {
+        return fail("the server asks for an ssh key and none is configured (auth.sshKey)");
+    }
+    if pass_ok {
+        return fail(
+            "the server asks for credentials and none are configured (auth.token or auth.password)",
+        );
     }
     fail("the server asks for an authentication method keelson does not support")
 }
