@@ -21,7 +21,7 @@ use crate::config::{Project, Target};
 use crate::render::{self, RenderOptions};
 
 /// How a path changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Added,
@@ -40,42 +40,105 @@ pub struct PathChange {
     pub symlink: bool,
 }
 
-/// The paths that differ between the trees of two commits.
+/// The paths that differ between the trees of two commits. Subtrees with the same id
+/// are skipped without being read, so the cost follows the size of the change, not of
+/// the repository.
 pub fn diff_commits(
     repo: &git2::Repository,
     from: Oid,
     to: Oid,
 ) -> Result<Vec<PathChange>, git2::Error> {
-    let old = repo.find_commit(from)?.tree()?;
-    let new = repo.find_commit(to)?.tree()?;
-    let mut opts = git2::DiffOptions::new();
-    opts.include_typechange(true).ignore_submodules(false);
-    let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))?;
+    let old = repo.find_commit(from)?.tree_id();
+    let new = repo.find_commit(to)?.tree_id();
     let mut out = Vec::new();
-    for d in diff.deltas() {
-        let status = match d.status() {
-            git2::Delta::Added => Status::Added,
-            git2::Delta::Deleted => Status::Deleted,
-            git2::Delta::Typechange => Status::TypeChanged,
-            _ => Status::Modified,
-        };
-        let symlink = [d.old_file(), d.new_file()]
-            .iter()
-            .any(|f| f.mode() == git2::FileMode::Link);
-        let file = if status == Status::Deleted {
-            d.old_file()
-        } else {
-            d.new_file()
-        };
-        if let Some(path) = file.path() {
-            out.push(PathChange {
-                path: path.to_path_buf(),
-                status,
-                symlink,
-            });
-        }
-    }
+    diff_trees(repo, Some(old), Some(new), Path::new(""), &mut out)?;
     Ok(out)
+}
+
+const TREE: i32 = 0o040000;
+const LINK: i32 = 0o120000;
+
+fn tree_entries(
+    repo: &git2::Repository,
+    tree: Option<Oid>,
+) -> Result<Vec<(String, Oid, i32)>, git2::Error> {
+    let Some(tree) = tree else {
+        return Ok(Vec::new());
+    };
+    let tree = repo.find_tree(tree)?;
+    let mut entries: Vec<(String, Oid, i32)> = tree
+        .iter()
+        .filter_map(|e| Some((e.name().ok()?.to_string(), e.id(), e.filemode())))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
+}
+
+fn diff_trees(
+    repo: &git2::Repository,
+    old: Option<Oid>,
+    new: Option<Oid>,
+    prefix: &Path,
+    out: &mut Vec<PathChange>,
+) -> Result<(), git2::Error> {
+    if old == new {
+        return Ok(());
+    }
+    let (a, b) = (tree_entries(repo, old)?, tree_entries(repo, new)?);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let (left, right) = match order {
+            std::cmp::Ordering::Less => {
+                i += 1;
+                (a.get(i - 1), None)
+            }
+            std::cmp::Ordering::Greater => {
+                j += 1;
+                (None, b.get(j - 1))
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+                (a.get(i - 1), b.get(j - 1))
+            }
+        };
+        let name = left.or(right).map(|e| e.0.as_str()).unwrap_or_default();
+        let path = prefix.join(name);
+        type E<'e> = Option<&'e (String, Oid, i32)>;
+        fn dir(e: E<'_>) -> Option<Oid> {
+            e.filter(|e| e.2 == TREE).map(|e| e.1)
+        }
+        fn file(e: E<'_>) -> E<'_> {
+            e.filter(|e| e.2 != TREE)
+        }
+        if left.map(|e| (e.1, e.2)) == right.map(|e| (e.1, e.2)) {
+            continue;
+        }
+        // Directories on either side: recurse (a directory replaced by a file shows as
+        // its files deleted plus the file added).
+        if dir(left).is_some() || dir(right).is_some() {
+            diff_trees(repo, dir(left), dir(right), &path, out)?;
+        }
+        let (l, r) = (file(left), file(right));
+        let status = match (l, r) {
+            (None, None) => continue,
+            (Some(_), None) => Status::Deleted,
+            (None, Some(_)) => Status::Added,
+            (Some(x), Some(y)) if (x.2 == LINK) != (y.2 == LINK) => Status::TypeChanged,
+            (Some(_), Some(_)) => Status::Modified,
+        };
+        out.push(PathChange {
+            path,
+            status,
+            symlink: l.is_some_and(|e| e.2 == LINK) || r.is_some_and(|e| e.2 == LINK),
+        });
+    }
+    Ok(())
 }
 
 /// What one render of a target read, with the content ids at that commit.
@@ -483,6 +546,91 @@ mod tests {
             status,
             symlink: false,
         }
+    }
+
+    #[test]
+    fn tree_diff_matches_libgit2() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let commit = |files: &[(&str, &str, i32)]| {
+            let mut index = git2::Index::new().unwrap();
+            for (path, text, mode) in files {
+                let id = repo.blob(text.as_bytes()).unwrap();
+                let mut e = git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: *mode as u32,
+                    uid: 0,
+                    gid: 0,
+                    file_size: 0,
+                    id,
+                    flags: 0,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                };
+                e.flags = path.len() as u16;
+                index.add(&e).unwrap();
+            }
+            let tree = index.write_tree_to(&repo).unwrap();
+            let tree = repo.find_tree(tree).unwrap();
+            let sig = git2::Signature::now("t", "t@t").unwrap();
+            repo.commit(None, &sig, &sig, "m", &tree, &[]).unwrap()
+        };
+        let a = commit(&[
+            ("a/b/c.yaml", "1", 0o100644),
+            ("a/b/d.yaml", "1", 0o100644),
+            ("a/x", "1", 0o100644),
+            ("keep/k", "1", 0o100644),
+            ("link", "a/x", 0o120000),
+            ("gone/deep/f", "1", 0o100644),
+            ("run.sh", "1", 0o100644),
+        ]);
+        let b = commit(&[
+            ("a/b/c.yaml", "2", 0o100644),
+            ("a/b/e.yaml", "1", 0o100644),
+            ("a/x/now-a-dir", "1", 0o100644),
+            ("keep/k", "1", 0o100644),
+            ("link", "a/b/c.yaml", 0o100644),
+            ("new/n", "1", 0o100644),
+            ("run.sh", "1", 0o100755),
+        ]);
+        let ours: Vec<(String, Status)> = diff_commits(&repo, a, b)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.path.display().to_string(), c.status))
+            .collect();
+        let (ta, tb) = (
+            repo.find_commit(a).unwrap().tree().unwrap(),
+            repo.find_commit(b).unwrap().tree().unwrap(),
+        );
+        let mut opts = git2::DiffOptions::new();
+        opts.include_typechange(true);
+        let diff = repo
+            .diff_tree_to_tree(Some(&ta), Some(&tb), Some(&mut opts))
+            .unwrap();
+        let mut theirs: Vec<(String, Status)> = diff
+            .deltas()
+            .map(|d| {
+                let status = match d.status() {
+                    git2::Delta::Added => Status::Added,
+                    git2::Delta::Deleted => Status::Deleted,
+                    git2::Delta::Typechange => Status::TypeChanged,
+                    _ => Status::Modified,
+                };
+                let f = if status == Status::Deleted {
+                    d.old_file()
+                } else {
+                    d.new_file()
+                };
+                (f.path().unwrap().display().to_string(), status)
+            })
+            .collect();
+        let mut sorted = ours.clone();
+        sorted.sort();
+        theirs.sort();
+        assert_eq!(sorted, theirs);
     }
 
     #[test]
