@@ -423,11 +423,7 @@ impl Job<'_> {
             return SourceError::Auth { url, message: m }.into();
         }
         let lower = message.to_ascii_lowercase();
-        if e.code() == git2::ErrorCode::Auth
-            || lower.contains("401")
-            || lower.contains("403")
-            || lower.contains("authentication")
-        {
+        if looks_like_auth_failure(e.code(), &message) {
             return SourceError::Auth { url, message }.into();
         }
         use git2::ErrorClass as C;
@@ -446,6 +442,16 @@ impl Job<'_> {
             _ => SourceError::Git { url, op, message }.into(),
         }
     }
+}
+
+/// Whether libgit2's error is the server refusing credentials. Whole phrases only: object
+/// ids in messages contain digit runs such as 401.
+fn looks_like_auth_failure(code: git2::ErrorCode, message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    code == git2::ErrorCode::Auth
+        || lower.contains("status code: 401")
+        || lower.contains("status code: 403")
+        || lower.contains("authentication")
 }
 
 enum Want {
@@ -576,6 +582,24 @@ mod tests {
         assert!(Rev::parse("").is_err());
         assert!(Rev::Name("abc1234".into()).looks_abbreviated());
         assert!(!Rev::Name("main".into()).looks_abbreviated());
+    }
+
+    #[test]
+    fn auth_failures_are_recognised_by_phrase_not_digits() {
+        use git2::ErrorCode::{Auth, GenericError, NotFound};
+        assert!(looks_like_auth_failure(Auth, "whatever"));
+        assert!(looks_like_auth_failure(
+            GenericError,
+            "unexpected http status code: 401"
+        ));
+        assert!(looks_like_auth_failure(
+            GenericError,
+            "too many redirects or authentication replays"
+        ));
+        assert!(!looks_like_auth_failure(
+            NotFound,
+            "object not found - no match for id (266d3b75f8c0540149b732af8c6b17b15a4ae113)"
+        ));
     }
 
     #[test]
