@@ -67,7 +67,7 @@ print("| step | keelson | | git CLI | | git / keelson |")
 print("|---|---|---|---|---|---|")
 
 # Initial fetch + tree of HEAD.
-ko, kc, g = [], [], []
+ko, kc, g, gc = [], [], [], []
 for _ in range(runs):
     cache = fresh("k-init")
     ko.append(timed([keelson, "build", "--repo", url, "--ref", "main", "--cache-dir", cache, "overlays/t00"])[0])
@@ -75,9 +75,12 @@ for _ in range(runs):
     kc.append(timed([keelson, "build", "--repo", url, "--ref", "main", "--tree", "checkout", "--cache-dir", cache, "overlays/t00"])[0])
     mirror, tree = fresh("g-init.git"), fresh("g-tree")
     os.makedirs(tree)
-    g.append(timed(f"git clone -q --mirror {url} {mirror} && git -C {mirror} archive HEAD | tar -x -C {tree}", shell=True)[0])
+    clone = timed(["git", "clone", "-q", "--mirror", url, mirror])[0]
+    gc.append(clone)
+    g.append(clone + timed(f"git -C {mirror} archive HEAD | tar -x -C {tree}", shell=True)[0])
 row("initial fetch + tree of HEAD (+ 1 render)", ko, g, "build --repo (objects)", "clone --mirror + archive | tar -x")
 row("initial fetch + tree of HEAD (+ 1 render)", kc, g, "build --repo --tree checkout", "clone --mirror + archive | tar -x")
+row("initial fetch + tree of HEAD (+ 1 render)", ko, gc, "build --repo (objects)", "clone --mirror alone")
 
 # Incremental: warm caches at the current head, then one new commit touching one overlay.
 base_k, base_g = fresh("k-base"), fresh("g-base.git")

@@ -811,15 +811,17 @@ fn one_overlay_of_500_changed_is_one_render() {
     );
 }
 
-fn keygen(dir: &Path, name: &str) -> std::path::PathBuf {
+/// Writes an ed25519 key pair (OpenSSH format) made from a fixed seed: `name`, `name.pub`.
+fn keygen(dir: &Path, name: &str, seed: u8) -> std::path::PathBuf {
+    use russh::keys::ssh_key::{LineEnding, PrivateKey, private::Ed25519Keypair};
+    let key = PrivateKey::from(Ed25519Keypair::from_seed(&[seed; 32]));
     let path = dir.join(name);
-    let ok = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ssh-keygen");
+    std::fs::write(&path, key.to_openssh(LineEnding::LF).unwrap().as_bytes()).unwrap();
+    std::fs::write(
+        path.with_extension("pub"),
+        key.public_key().to_openssh().unwrap(),
+    )
+    .unwrap();
     path
 }
 
@@ -835,9 +837,9 @@ fn ssh_with_a_key_checked_against_known_hosts() {
     let served = Served::new();
     let (_w, shas) = history(&served, "app");
     let keys = tempfile::tempdir().unwrap();
-    let host = keygen(keys.path(), "host");
-    let client = keygen(keys.path(), "client");
-    let other = keygen(keys.path(), "other");
+    let host = keygen(keys.path(), "host", 1);
+    let client = keygen(keys.path(), "client", 2);
+    let other = keygen(keys.path(), "other", 3);
     let server = support::ssh::GitSsh::start(served.base(), &host, &client.with_extension("pub"));
     let kh = keys.path().join("known_hosts");
     let cache = tempfile::tempdir().unwrap();
@@ -861,16 +863,11 @@ fn ssh_with_a_key_checked_against_known_hosts() {
     assert_eq!(f.commit.to_string(), shas[9]);
     assert_eq!(read(&source, &with(&client), f.commit, "f.txt"), "9\n");
 
-    // Hashed entries (ssh-keygen -H) work too.
-    let ok = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-H", "-f"])
-        .arg(&kh)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok);
-    assert!(std::fs::read_to_string(&kh).unwrap().starts_with("|1|"));
+    // Hashed entries (as `ssh-keygen -H` writes them) work too.
+    let line = known_hosts_line(server.port, &host.with_extension("pub"));
+    let (pattern, key) = line.split_once(' ').unwrap();
+    let hashed = keelson::source::known_hosts::hashed_pattern(pattern, b"0123456789abcdefghij");
+    std::fs::write(&kh, format!("{hashed} {key}")).unwrap();
     source.fetch(&with(&client), &name("v1")).unwrap();
 
     // A key the server does not know: refused, and no key material in the error.
@@ -895,4 +892,56 @@ fn ssh_with_a_key_checked_against_known_hosts() {
     let e = source.fetch(&with(&client), &name("feature")).unwrap_err();
     assert!(matches!(e, SourceError::HostKey { .. }), "{e}");
     assert!(e.to_string().contains("is not in"), "{e}");
+}
+
+#[test]
+fn the_poller_runs_on_its_schedule_and_when_woken() {
+    use keelson::source::poll::PollSchedule;
+    let served = Served::new();
+    let (w, shas) = history(&served, "app");
+    let daemon = GitDaemon::start(served.base());
+    let cache = tempfile::tempdir().unwrap();
+    let every_second = PollSchedule::parse("* * * * * *").unwrap();
+    let poller = Poller::new(
+        Source::new(cache.path()),
+        spec(&daemon.url("app")),
+        name("main"),
+        Some(every_second),
+    );
+    async fn next(rx: &mut tokio::sync::mpsc::Receiver<PollEvent>) -> PollEvent {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (events, mut rx) = tokio::sync::mpsc::channel(8);
+        let (wake, woken) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(poller.run(events, Some(woken)));
+        match next(&mut rx).await {
+            PollEvent::Moved { to, .. } => assert_eq!(to.to_string(), shas[9]),
+            other => panic!("{other:?}"),
+        }
+        w.write("f.txt", "new\n");
+        let new = w.commit("new");
+        w.push(&["main"]);
+        wake.send(()).await.unwrap();
+        loop {
+            match next(&mut rx).await {
+                PollEvent::Unchanged { .. } => continue,
+                PollEvent::Moved { to, forced, .. } => {
+                    assert_eq!(to.to_string(), new);
+                    assert!(!forced);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the poller stops when nobody listens")
+            .unwrap();
+    });
 }

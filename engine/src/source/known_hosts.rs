@@ -141,6 +141,17 @@ fn hashed_matches(entry: &str, name: &str) -> bool {
     hmac_sha1(&salt, name.as_bytes()) == hash.as_slice()
 }
 
+/// A hashed host pattern for `name` (as from [`lookup_name`]) with `salt`, in the form
+/// `ssh-keygen -H` writes: `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
+pub fn hashed_pattern(name: &str, salt: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        "|1|{}|{}",
+        b64.encode(salt),
+        b64.encode(hmac_sha1(salt, name.as_bytes()))
+    )
+}
+
 /// HMAC-SHA1 (RFC 2104), the hash of OpenSSH's hashed known_hosts entries.
 fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
     let mut block = [0u8; 64];
@@ -220,11 +231,7 @@ mod tests {
 
     #[test]
     fn hashed_entries() {
-        // Generated with `ssh-keygen -H` semantics: |1|base64(salt)|base64(HMAC-SHA1(salt, host)).
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let salt = [7u8; 20];
-        let hash = hmac_sha1(&salt, b"[127.0.0.1]:2222");
-        let hosts = format!("|1|{}|{}", b64.encode(salt), b64.encode(hash));
+        let hosts = hashed_pattern("[127.0.0.1]:2222", &[7u8; 20]);
         let t = line(&hosts, KEY);
         assert!(check_text(&t, "kh", "127.0.0.1", Some(2222), KEY).is_ok());
         assert!(check_text(&t, "kh", "127.0.0.1", Some(22), KEY).is_err());
