@@ -6,7 +6,8 @@
 #   initial:      keelson build --repo (fetch + tree of HEAD + one render)
 #                 vs git clone --mirror + git archive HEAD | tar -x
 #   incremental:  keelson changed --from OLD --to main (fetch of one new commit + change
-#                 detection over 50 targets) vs git fetch alone
+#                 detection over 50 targets) vs git fetch alone; then the same again with
+#                 nothing new (one ref listing)
 #   tree views:   rendering one target at a cached commit, objects vs checkout
 #
 # Usage: bench/git.sh [RUNS]      (honours CARGO_TARGET_DIR)
@@ -87,7 +88,7 @@ base_k, base_g = fresh("k-base"), fresh("g-base.git")
 head = subprocess.run(["git", "-C", edit, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 sh([keelson, "changed", "--repo", url, "--from", head, "--to", head, "--cache-dir", base_k])
 sh(["git", "clone", "-q", "--mirror", url, base_g])
-ki, gi, touched = [], [], None
+ki, gi, kidle, gidle, touched = [], [], [], [], None
 for i in range(runs):
     path = os.path.join(edit, "overlays/t07/patch.yaml")
     with open(path, "a") as f:
@@ -101,9 +102,13 @@ for i in range(runs):
     ki.append(t)
     touched = out.decode().split()
     gi.append(timed(["git", "-C", gd, "fetch", "-q", "origin"])[0])
+    # Nothing new since: a poll costs one ref listing.
+    kidle.append(timed([keelson, "changed", "--repo", url, "--from", head, "--to", "main", "--cache-dir", kd])[0])
+    gidle.append(timed(["git", "-C", gd, "fetch", "-q", "origin"])[0])
     sh(["git", "-C", edit, "reset", "-q", "--hard", head])
     sh(["git", "-C", edit, "push", "-q", "--force", "origin", "main"])
 row("incremental: 1 new commit", ki, gi, "changed (fetch + detection)", "git fetch")
+row("idle poll: nothing new", kidle, gidle, "changed (ref listing + detection)", "git fetch")
 print(f"\n`keelson changed` found: {' '.join(touched)} (of 50 targets)")
 
 # Tree views at a cached commit: render one target.
