@@ -945,3 +945,41 @@ fn the_poller_runs_on_its_schedule_and_when_woken() {
             .unwrap();
     });
 }
+
+#[test]
+fn many_incremental_fetches_do_not_pile_up_packs() {
+    let served = Served::new();
+    let (w, _) = history(&served, "app");
+    let cache = tempfile::tempdir().unwrap();
+    let source = Source::new(cache.path());
+    let sp = spec(&w.bare.display().to_string());
+    let mut last = String::new();
+    for i in 0..40 {
+        w.write("f.txt", &format!("round {i}\n"));
+        last = w.commit(&format!("round {i}"));
+        if i == 20 {
+            w.run(&["tag", "-a", "mid", "-m", "mid"]);
+            w.push(&["mid"]);
+        }
+        w.push(&["main"]);
+        source.fetch(&sp, &name("main")).unwrap();
+    }
+    source.fetch(&sp, &name("mid")).unwrap();
+    let packs = support::walk(&source.mirror_dir(&sp.url).join("objects/pack"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+        .count();
+    // 42 downloads, one pack each: merged into one at 33, then 7 more.
+    assert!(packs < 20, "{packs} packs");
+    // Everything reachable is still there: history, tags, trees.
+    let mirror = git2::Repository::open_bare(source.mirror_dir(&sp.url)).unwrap();
+    let mut walk = mirror.revwalk().unwrap();
+    walk.push(Oid::from_str(&last).unwrap()).unwrap();
+    assert_eq!(walk.count(), 50);
+    let f = source.fetch(&sp, &name("v1")).unwrap();
+    assert_eq!(read(&source, &sp, f.commit, "f.txt"), "3\n");
+    assert_eq!(
+        read(&source, &sp, Oid::from_str(&last).unwrap(), "f.txt"),
+        "round 39\n"
+    );
+}

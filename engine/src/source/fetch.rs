@@ -139,6 +139,11 @@ pub(crate) fn fetch_blocking(
     match job.attempt(&repo) {
         Ok(mut f) => {
             f.recloned = recloned;
+            if f.downloaded
+                && let Err(e) = mirror::consolidate(&repo, mirror::MAX_PACKS)
+            {
+                tracing::warn!(url = %url, error = %e.message(), "could not merge the cache's packs");
+            }
             Ok(f)
         }
         Err(Failure::Source(e)) => Err(e),

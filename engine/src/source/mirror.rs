@@ -151,6 +151,68 @@ fn init(dir: &Path) -> Result<git2::Repository, String> {
     open(dir)
 }
 
+/// Packs kept before they are merged into one: every incremental fetch adds a pack, and
+/// object lookups slow down with their number (git's CLI repacks for the same reason).
+pub(crate) const MAX_PACKS: usize = 32;
+
+/// Merges the mirror's packs into one when there are more than `max`: everything
+/// reachable from its refs is written to a new pack, then the old packs are deleted. On any
+/// error the old packs stay. Returns whether it repacked.
+pub(crate) fn consolidate(repo: &git2::Repository, max: usize) -> Result<bool, git2::Error> {
+    let pack_dir = repo.path().join("objects/pack");
+    let packs = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|r| {
+                r.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let old = packs(&pack_dir);
+    if old.len() <= max {
+        return Ok(false);
+    }
+    let mut walk = repo.revwalk()?;
+    let mut tags = Vec::new();
+    for r in repo.references()? {
+        let r = r?;
+        let Some(target) = r.target() else { continue };
+        match repo.find_object(target, None)?.kind() {
+            Some(git2::ObjectType::Commit) => walk.push(target)?,
+            Some(git2::ObjectType::Tag) => {
+                tags.push(target);
+                if let Ok(c) = r.peel_to_commit() {
+                    walk.push(c.id())?;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut pb = repo.packbuilder()?;
+    pb.insert_walk(&mut walk)?;
+    for t in tags {
+        pb.insert_recursive(t, None)?;
+    }
+    pb.write(&pack_dir, 0o444)?;
+    let Some(name) = pb.name()?.map(str::to_string) else {
+        return Ok(false);
+    };
+    let keep = format!("pack-{name}");
+    for pack in old {
+        let Some(stem) = pack.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        if stem == keep {
+            continue;
+        }
+        for ext in ["pack", "idx", "rev", "bitmap"] {
+            let _ = std::fs::remove_file(pack.with_extension(ext));
+        }
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
