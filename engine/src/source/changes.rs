@@ -352,7 +352,12 @@ impl RenderCache {
 
     /// The cached output for an input hash.
     pub fn output(&self, key: &str) -> Option<Objects> {
-        let bytes = std::fs::read(self.output_file(key)).ok()?;
+        let path = self.output_file(key);
+        let bytes = std::fs::read(&path).ok()?;
+        // Mark as recently used, for `prune`.
+        if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
         serde_json::from_slice(&bytes).ok()
     }
 
@@ -383,7 +388,29 @@ impl RenderCache {
             out.targets.insert(target.name.clone(), r);
         }
         self.save_inputs(snapshot.commit(), &out.inputs());
+        self.prune(256, 16 * 1024);
         out
+    }
+
+    /// Keeps the `commits` most recent commit records and `outputs` most recently used
+    /// outputs; older ones are deleted.
+    pub fn prune(&self, commits: usize, outputs: usize) {
+        for (dir, keep) in [("commits", commits), ("outputs", outputs)] {
+            let Ok(read) = std::fs::read_dir(self.dir.join(dir)) else {
+                continue;
+            };
+            let mut files: Vec<(std::time::SystemTime, PathBuf)> = read
+                .filter_map(|e| e.ok())
+                .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+                .collect();
+            if files.len() <= keep {
+                continue;
+            }
+            files.sort_by_key(|f| std::cmp::Reverse(f.0));
+            for (_, path) in files.into_iter().skip(keep) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     /// Renders one target, or takes its output from the cache when `prior`'s inputs have
@@ -631,6 +658,22 @@ mod tests {
         sorted.sort();
         theirs.sort();
         assert_eq!(sorted, theirs);
+    }
+
+    #[test]
+    fn prune_keeps_the_most_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RenderCache::new(dir.path().to_path_buf(), RenderOptions::default());
+        for i in 0..5 {
+            cache.save_output(&format!("k{i}"), &vec![]);
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        assert!(cache.output("k0").is_some()); // used: now the most recent
+        cache.prune(10, 2);
+        let left: Vec<bool> = (0..5)
+            .map(|i| cache.output(&format!("k{i}")).is_some())
+            .collect();
+        assert_eq!(left, [true, false, false, false, true]);
     }
 
     #[test]
