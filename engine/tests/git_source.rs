@@ -65,6 +65,9 @@ fn branches_tags_and_exact_commits_over_git_daemon() {
         ("refs/heads/feature", 7),
         ("v1", 3),
         ("light", 5),
+        ("main~2", 7),
+        ("v1^", 2),
+        ("HEAD~1", 8),
     ];
     for (rev, i) in cases {
         let f = source.fetch(&sp, &name(rev)).unwrap();

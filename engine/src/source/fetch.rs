@@ -20,6 +20,7 @@ pub enum Rev {
     Commit(Oid),
     /// A branch, tag or full ref (`main`, `v1.2.0`, `refs/heads/main`, `HEAD`); when no
     /// ref has that name and it looks like an abbreviated commit id, it is taken as one.
+    /// A `~N`/`^N` suffix walks back from it (`main~1`).
     Name(String),
 }
 

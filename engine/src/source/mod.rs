@@ -235,6 +235,30 @@ impl Source {
     /// ref listing, plus a download of the objects the cache lacks. Times out after
     /// `spec.timeout` even when the server stops answering.
     pub fn fetch(&self, spec: &RepoSpec, rev: &Rev) -> Result<Fetched, SourceError> {
+        // `main~2`, `v1.4^`: fetch what the name before the suffix names, then walk
+        // its (fetched) history.
+        if let Rev::Name(name) = rev
+            && let Some(i) = name.find(['~', '^'])
+            && i > 0
+        {
+            let base = Rev::parse(&name[..i]).map_err(|message| SourceError::Url {
+                url: spec.url.to_string(),
+                message,
+            })?;
+            let mut fetched = self.fetch(spec, &base)?;
+            let expr = format!("{}{}", fetched.commit, &name[i..]);
+            fetched.commit = self
+                .open_mirror(&spec.url)?
+                .revparse_single(&expr)
+                .and_then(|o| o.peel_to_commit())
+                .map(|c| c.id())
+                .map_err(|e| SourceError::Tree {
+                    url: spec.url.to_string(),
+                    commit: name.clone(),
+                    message: format!("{} (a shallow fetch lacks older history)", e.message()),
+                })?;
+            return Ok(fetched);
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         let deadline = Instant::now() + spec.timeout;
         let (tx, rx) = std::sync::mpsc::channel();
