@@ -8,6 +8,7 @@ step() { echo "[test.sh] $*" >&2; }
 need() { command -v "$1" >/dev/null || { echo "[test.sh] '$1' is required: $2" >&2; exit 2; }; }
 need cargo "install Rust with rustup"
 need go "install Go 1.26 or newer"
+need git "install git (the git source tests serve repositories with git daemon and git http-backend)"
 need bash ""
 
 start=$SECONDS

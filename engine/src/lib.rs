@@ -10,5 +10,6 @@ pub mod inventory;
 pub mod pipelines;
 pub mod plan;
 pub mod render;
+pub mod source;
 pub mod sync;
 pub mod yaml;

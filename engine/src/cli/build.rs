@@ -1,18 +1,34 @@
-//! `keelson build DIR`: render a kustomization, like `kustomize build`.
+//! `keelson build DIR`: render a kustomization, like `kustomize build`; with
+//! `--repo URL --ref REV`, DIR is a path in that repository at that revision.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use keelson::render::{self, LoadRestrictor, RenderOptions, Reorder};
+use keelson::source::{Location, Rev, Tree};
+
+use super::repo::RepoArgs;
 
 /// Render the kustomization in DIR to stdout, byte-identical to `kustomize build`.
 ///
 /// Example: keelson build overlays-example/overlays/staging
+///
+/// Example: keelson build --repo https://git.example.com/org/deploy.git --ref v1.4.0 overlays/prod
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory holding a kustomization.yaml.
+    /// Directory holding a kustomization.yaml (with --repo: relative to the repository root).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// With --repo: the branch, tag, ref or commit SHA to render.
+    #[arg(
+        long = "ref",
+        value_name = "REV",
+        default_value = "HEAD",
+        requires = "repo"
+    )]
+    rev: String,
     /// Output order: legacy (kind order) or none (load order).
     #[arg(long, value_parser = ["legacy", "none"])]
     reorder: Option<String>,
@@ -36,7 +52,31 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             _ => Reorder::Legacy,
         }),
     };
-    let rendered = match render::build(&render::DiskFs, &args.dir, options) {
+    let location = match args.repo.spec()? {
+        None => Location::Local(args.dir.clone()),
+        Some(spec) => {
+            if args.dir.is_absolute() {
+                anyhow::bail!("with --repo, DIR is a path inside the repository");
+            }
+            let rev = Rev::parse(&args.rev).map_err(|m| anyhow::anyhow!("--ref: {m}"))?;
+            Location::Remote {
+                spec: Box::new(spec),
+                rev,
+            }
+        }
+    };
+    let tree = match Tree::open(&args.repo.source(), &location, args.repo.mode()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Ok(1);
+        }
+    };
+    let dir = match &tree {
+        Tree::Local(dir) => dir.clone(),
+        Tree::Git { .. } => tree.path(&args.dir),
+    };
+    let rendered = match render::build(tree.fs(), &dir, options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error: {e}");

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod build;
+mod changed;
 mod diff;
 mod pipeline;
+mod repo;
 mod webhooks;
 
 /// GitOps CI/CD and multi-cluster sync: render overlays, diff them against clusters,
@@ -34,6 +36,8 @@ pub enum Command {
     /// The GitHub webhook receiver.
     #[command(subcommand)]
     Webhooks(webhooks::Command),
+    /// Which targets a range of commits touches.
+    Changed(changed::Args),
 }
 
 fn code(c: i32) -> ExitCode {
@@ -48,6 +52,7 @@ pub fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Sync(a)) => diff::sync(a).map(code),
         Some(Command::Pipeline(command)) => pipeline::run(command),
         Some(Command::Webhooks(command)) => webhooks::run(command).map(|()| ExitCode::SUCCESS),
+        Some(Command::Changed(a)) => changed::run(a).map(code),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

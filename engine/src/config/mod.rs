@@ -38,9 +38,33 @@ pub struct Project {
     /// Reserved for the pipeline gates (typed Tekton runs) of later versions.
     #[serde(default)]
     pub pipelines: Option<serde_json::Value>,
-    /// Reserved for polling and self-heal schedules.
+    /// When to poll the repository (a fallback to webhooks) and re-check for drift.
     #[serde(default)]
-    pub schedule: Option<serde_json::Value>,
+    pub schedule: Schedule,
+}
+
+/// Cron schedules (5 fields as crontab, or 6–7 with seconds).
+///
+/// ```yaml
+/// schedule:
+///   poll: "*/2 * * * *"      # look for new commits every 2 minutes
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Schedule {
+    /// Poll the repository for new commits.
+    #[serde(default)]
+    pub poll: Option<String>,
+    /// Correct drift of targets with `sync.selfHeal`.
+    #[serde(default)]
+    pub self_heal: Option<String>,
+}
+
+impl Schedule {
+    /// The poll schedule, parsed (validation has checked it).
+    pub fn poll(&self) -> Option<crate::source::poll::PollSchedule> {
+        crate::source::poll::PollSchedule::parse(self.poll.as_deref()?).ok()
+    }
 }
 
 /// A cluster and how to reach it.
@@ -221,6 +245,16 @@ impl Project {
 
     /// Checks names, selectors, connection settings, durations and overlay paths.
     pub fn validate(&self, root: &Path, path: &Path) -> Result<(), ConfigError> {
+        self.validate_in(&crate::render::DiskFs, root, path)
+    }
+
+    /// [`Project::validate`] with overlay paths looked up in `fs` (a git tree, say).
+    pub fn validate_in(
+        &self,
+        fs: &dyn crate::render::FileSystem,
+        root: &Path,
+        path: &Path,
+    ) -> Result<(), ConfigError> {
         let err = |field: String, message: String| ConfigError::Field {
             path: path.to_path_buf(),
             field,
@@ -228,6 +262,16 @@ impl Project {
         };
         if let Some(kind) = self.kind.as_deref().filter(|k| *k != "Project") {
             return Err(err("kind".into(), format!("expected Project, got {kind}")));
+        }
+        for (field, value) in [
+            ("poll", &self.schedule.poll),
+            ("selfHeal", &self.schedule.self_heal),
+        ] {
+            if let Some(text) = value
+                && let Err(message) = crate::source::poll::PollSchedule::parse(text)
+            {
+                return Err(err(format!("schedule.{field}"), message));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, c) in self.clusters.iter().enumerate() {
@@ -284,7 +328,7 @@ impl Project {
             let dir = root.join(&t.path);
             let has_kustomization = crate::render::kustomization::FILE_NAMES
                 .iter()
-                .any(|n| dir.join(n).is_file());
+                .any(|n| fs.is_file(&dir.join(n)));
             if !has_kustomization {
                 return Err(err(
                     format!("{field}.path"),
@@ -369,6 +413,8 @@ mod tests {
             (format!("{CLUSTERS}targets:\n- name: a\n  path: overlays/a\n  clusterSelector: {{env: dev}}\n  sync: {{prnue: true}}\n"), "prnue"),
             ("clusters:\n- name: one\n  kubeconfig: {context: x}\n  inCluster: true\ntargets: []\n".to_string(), "clusters[0]"),
             (format!("{CLUSTERS}- name: one\n  inCluster: true\ntargets: []\n"), "clusters[1].name"),
+            (format!("{CLUSTERS}targets: []\nschedule: {{poll: often}}\n"), "schedule.poll"),
+            (format!("{CLUSTERS}targets: []\nschedule: {{pool: '* * * * *'}}\n"), "pool"),
         ];
         for (config, field) in cases {
             let (_d, p) = repo(&config);
