@@ -518,3 +518,80 @@ fn kubeconfig_contexts_match_the_example() {
         .collect();
     assert_eq!(contexts, ["e2e-1", "e2e-2"]);
 }
+
+/// `git` in `dir`, failing the test on error.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn sync_from_a_git_repository_at_a_commit_records_the_commit() {
+    use keelson::source::{Location, RepoSpec, RepoUrl, Rev, Source, Tree, TreeMode};
+    let repo = Repo::new("git");
+    repo.overlay(&[config_map("from-git", &[("v", "1")])]);
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "first"]);
+    let first = git(repo.path(), &["rev-parse", "HEAD"]);
+    // A later commit changes the object; syncing the first commit must ignore it.
+    repo.overlay(&[config_map("from-git", &[("v", "2")])]);
+    git(repo.path(), &["commit", "-q", "-am", "second"]);
+
+    let cache = tempfile::tempdir().unwrap();
+    let url = RepoUrl::parse(&format!("file://{}", repo.path().display())).unwrap();
+    let location = Location::Remote {
+        spec: Box::new(RepoSpec::new(url)),
+        rev: Rev::parse(&first).unwrap(),
+    };
+    let tree = tokio::task::spawn_blocking(move || {
+        Tree::open(&Source::new(cache.path()), &location, TreeMode::Objects).map(|t| (t, cache))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (tree, _cache) = tree;
+    let project = tree.project().unwrap();
+    let overrides = Overrides {
+        commit: tree.commit().map(|c| c.to_string()),
+        ..Overrides::default()
+    };
+    let outcomes = sync::sync_in(
+        tree.fs(),
+        tree.root(),
+        &project,
+        &Selection::default(),
+        &overrides,
+    )
+    .await
+    .unwrap();
+    for o in &outcomes {
+        ok(o);
+    }
+    for c in clients().await {
+        let cm = Api::<ConfigMap>::namespaced(c.clone(), &repo.ns)
+            .get("from-git")
+            .await
+            .unwrap();
+        assert_eq!(cm.data.unwrap()["v"], "1", "the first commit's content");
+        let parent = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+            c,
+            keelson::inventory::PARENT_NAMESPACE,
+        )
+        .get(&keelson::inventory::parent_name(&repo.target))
+        .await
+        .unwrap();
+        let annotations = parent.metadata.annotations.unwrap();
+        assert_eq!(annotations[keelson::inventory::COMMIT], first);
+    }
+}

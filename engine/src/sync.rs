@@ -70,11 +70,16 @@ pub fn select<'p>(
         .collect())
 }
 
-/// Renders a target of the repository at `root`.
-pub fn render_target(root: &Path, target: &Target) -> Result<Vec<Map<String, Value>>, String> {
+/// Renders a target of the repository at `root` (read through `fs`: a directory or a
+/// git tree).
+pub fn render_target(
+    fs: &dyn render::FileSystem,
+    root: &Path,
+    target: &Target,
+) -> Result<Vec<Map<String, Value>>, String> {
     let dir = root.join(&target.path);
     match target.renderer {
-        Renderer::Native => render::build(&render::DiskFs, &dir, RenderOptions::default())
+        Renderer::Native => render::build(fs, &dir, RenderOptions::default())
             .map(|r| r.objects)
             .map_err(|e| e.to_string()),
         Renderer::Kustomize => {
@@ -104,6 +109,7 @@ pub fn render_target(root: &Path, target: &Target) -> Result<Vec<Map<String, Val
 }
 
 async fn for_each_pair<T, F, Fut>(
+    fs: &dyn render::FileSystem,
     root: &Path,
     project: &Project,
     selection: &Selection,
@@ -116,7 +122,7 @@ where
     let pairs = select(project, selection)?;
     let mut jobs = Vec::new();
     for (target, clusters) in pairs {
-        let rendered = render_target(root, target);
+        let rendered = render_target(fs, root, target);
         for c in clusters {
             let rendered = rendered.clone();
             let work = &work;
@@ -144,13 +150,23 @@ where
     Ok(futures::future::join_all(jobs).await)
 }
 
-/// Plans every selected (target, cluster).
+/// Plans every selected (target, cluster) of the repository at `root`.
 pub async fn diff(
     root: &Path,
     project: &Project,
     selection: &Selection,
 ) -> Result<Vec<Outcome<Plan>>, String> {
-    for_each_pair(root, project, selection, |c, t, objects| async move {
+    diff_in(&render::DiskFs, root, project, selection).await
+}
+
+/// [`diff`] of a tree read through `fs` (a directory or a git tree).
+pub async fn diff_in(
+    fs: &dyn render::FileSystem,
+    root: &Path,
+    project: &Project,
+    selection: &Selection,
+) -> Result<Vec<Outcome<Plan>>, String> {
+    for_each_pair(fs, root, project, selection, |c, t, objects| async move {
         plan::plan(&c, &t.name, &objects, t.sync.force_conflicts)
             .await
             .map(|(p, _, _)| p)
@@ -168,14 +184,25 @@ pub struct Overrides {
     pub commit: Option<String>,
 }
 
-/// Syncs every selected (target, cluster).
+/// Syncs every selected (target, cluster) of the repository at `root`.
 pub async fn sync(
     root: &Path,
     project: &Project,
     selection: &Selection,
     overrides: &Overrides,
 ) -> Result<Vec<Outcome<apply::Report>>, String> {
-    for_each_pair(root, project, selection, |c, t, objects| async move {
+    sync_in(&render::DiskFs, root, project, selection, overrides).await
+}
+
+/// [`sync`] of a tree read through `fs` (a directory or a git tree).
+pub async fn sync_in(
+    fs: &dyn render::FileSystem,
+    root: &Path,
+    project: &Project,
+    selection: &Selection,
+    overrides: &Overrides,
+) -> Result<Vec<Outcome<apply::Report>>, String> {
+    for_each_pair(fs, root, project, selection, |c, t, objects| async move {
         let mut options = apply::Options::from_policy(&t.sync);
         options.force_prune = overrides.force_prune;
         if let Some(w) = overrides.wait {

@@ -5,14 +5,27 @@ use std::path::PathBuf;
 
 use keelson::config::{Project, parse_duration};
 use keelson::plan::{Action, Plan};
+use keelson::source::{Location, Rev, Tree};
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
+
+use super::repo::RepoArgs;
 
 /// Which targets and clusters (flags shared by diff and sync).
 #[derive(Debug, clap::Args)]
 pub struct Common {
-    /// The repository holding keelson.yaml.
+    /// The repository holding keelson.yaml (ignored with --repo).
     #[arg(default_value = ".")]
     repo_dir: PathBuf,
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// With --repo: the branch, tag, ref or commit SHA to work on.
+    #[arg(
+        long = "ref",
+        value_name = "REV",
+        default_value = "HEAD",
+        requires = "repo"
+    )]
+    rev: String,
     /// Only this target.
     #[arg(long)]
     target: Option<String>,
@@ -59,14 +72,24 @@ pub struct SyncArgs {
     dry_run: bool,
 }
 
-fn load(common: &Common) -> anyhow::Result<(Project, Selection)> {
-    let project = Project::load(&common.repo_dir)?;
+/// The repository (a local directory, or `--repo` fetched at `--ref`), its project file
+/// and the selection.
+fn load(common: &Common) -> anyhow::Result<(Tree, Project, Selection)> {
+    let location = match common.repo.spec()? {
+        None => Location::Local(common.repo_dir.clone()),
+        Some(spec) => Location::Remote {
+            spec: Box::new(spec),
+            rev: Rev::parse(&common.rev).map_err(|m| anyhow::anyhow!("--ref: {m}"))?,
+        },
+    };
+    let tree = Tree::open(&common.repo.source(), &location, common.repo.mode())?;
+    let project = tree.project()?;
     let selection = Selection {
         target: common.target.clone(),
         cluster: common.cluster.clone(),
         kubeconfig: common.kubeconfig.clone(),
     };
-    Ok((project, selection))
+    Ok((tree, project, selection))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -175,20 +198,21 @@ fn diff_exit_code(outcomes: &[Outcome<Plan>]) -> i32 {
 }
 
 fn run_diff(common: &Common) -> anyhow::Result<i32> {
-    let (project, selection) = match load(common) {
+    let (tree, project, selection) = match load(common) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("Error: {e}");
             return Ok(2);
         }
     };
-    let outcomes = match runtime()?.block_on(sync::diff(&common.repo_dir, &project, &selection)) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(2);
-        }
-    };
+    let outcomes =
+        match runtime()?.block_on(sync::diff_in(tree.fs(), tree.root(), &project, &selection)) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return Ok(2);
+            }
+        };
     if common.output == "json" {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
@@ -205,7 +229,7 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
     if args.dry_run {
         return run_diff(&args.common);
     }
-    let (project, selection) = match load(&args.common) {
+    let (tree, project, selection) = match load(&args.common) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -224,10 +248,11 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
         force_prune: args.force_prune,
         wait: args.wait.then_some(true),
         timeout,
-        commit: None,
+        commit: tree.commit().map(|c| c.to_string()),
     };
-    let outcomes = match runtime()?.block_on(sync::sync(
-        &args.common.repo_dir,
+    let outcomes = match runtime()?.block_on(sync::sync_in(
+        tree.fs(),
+        tree.root(),
         &project,
         &selection,
         &overrides,
