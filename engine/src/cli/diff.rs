@@ -98,6 +98,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Runs `work` to completion, with a spinner on stderr when it is a terminal (multi-cluster
+/// runs can take a while; scripts and pipes get no escape codes).
+fn with_progress<T>(what: &str, work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    let rt = runtime()?;
+    if !std::io::stderr().is_terminal() {
+        return Ok(rt.block_on(work));
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let out = rt.block_on(work);
+    bar.finish_and_clear();
+    Ok(out)
+}
+
 struct Paint {
     on: bool,
 }
@@ -205,14 +220,16 @@ fn run_diff(common: &Common) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let outcomes =
-        match runtime()?.block_on(sync::diff_in(tree.fs(), tree.root(), &project, &selection)) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return Ok(2);
-            }
-        };
+    let outcomes = match with_progress(
+        "planning on every cluster…",
+        sync::diff_in(tree.fs(), tree.root(), &project, &selection),
+    )? {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Ok(2);
+        }
+    };
     if common.output == "json" {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
@@ -250,13 +267,10 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
         timeout,
         commit: tree.commit().map(|c| c.to_string()),
     };
-    let outcomes = match runtime()?.block_on(sync::sync_in(
-        tree.fs(),
-        tree.root(),
-        &project,
-        &selection,
-        &overrides,
-    )) {
+    let outcomes = match with_progress(
+        "syncing every cluster…",
+        sync::sync_in(tree.fs(), tree.root(), &project, &selection, &overrides),
+    )? {
         Ok(o) => o,
         Err(e) => {
             eprintln!("Error: {e}");
