@@ -595,3 +595,46 @@ async fn sync_from_a_git_repository_at_a_commit_records_the_commit() {
         assert_eq!(annotations[keelson::inventory::COMMIT], first);
     }
 }
+
+#[tokio::test]
+async fn status_updates_do_not_hide_spec_or_label_drift() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let repo = Repo::new("gen");
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {tier: front}\n\
+        spec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n\
+        \x20   spec:\n      containers:\n      - {name: web, image: nginx}\n"
+        .to_string();
+    repo.overlay(&[deployment]);
+    repo.sync().await;
+    repo.sync().await; // records the state after the first apply settled
+    let client = clients().await.remove(0);
+    let api = Api::<Deployment>::namespaced(client, &repo.ns);
+    // A controller writes status: not drift.
+    let status = json!({"status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 0}});
+    api.patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let plans = repo.diff().await;
+    assert!(!ok(plans.iter().find(|o| o.cluster == "one").unwrap()).has_changes());
+    // Someone scales it: spec drift bumps the generation and must show.
+    let scale = json!({"spec": {"replicas": 5}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .unwrap();
+    let plans = repo.diff().await;
+    let one = ok(plans.iter().find(|o| o.cluster == "one").unwrap());
+    let web = one.changes.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.action, Action::Update, "{one:#?}");
+    repo.config("", ", forceConflicts: true");
+    repo.sync().await;
+    // Someone relabels it: metadata drift does not bump the generation and must show too.
+    let relabel = json!({"metadata": {"labels": {"tier": "back"}}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    let plans = repo.diff().await;
+    let one = ok(plans.iter().find(|o| o.cluster == "one").unwrap());
+    let web = one.changes.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.action, Action::Update, "{one:#?}");
+    assert!(web.diff.contains("tier: back"), "{}", web.diff);
+}

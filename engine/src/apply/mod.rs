@@ -190,7 +190,7 @@ pub async fn sync(
     let (first, rest): (Vec<Desired>, Vec<Desired>) =
         desired.into_iter().partition(|d| is_prerequisite(&d.kind));
     let mut applied = Vec::new();
-    let mut versions: HashMap<String, String> = HashMap::new();
+    let mut versions: HashMap<String, inventory::Applied> = HashMap::new();
     let first_todo: Vec<Desired> = first.iter().filter(|d| needs_apply(d)).cloned().collect();
     apply_in_order(cluster, &first_todo, options, &mut applied, &mut versions).await?;
     if first.iter().any(|d| d.kind == "CustomResourceDefinition") {
@@ -230,18 +230,17 @@ pub async fn sync(
     let mut record = inventory::Record::new();
     for d in first.iter().chain(rest.iter()) {
         let key = record_key(d);
-        let rv = versions
-            .get(&key)
-            .cloned()
-            .or_else(|| planned.get(&key).and_then(|c| c.resource_version.clone()));
-        if let Some(rv) = rv {
-            record.insert(
-                key,
-                inventory::Applied {
-                    resource_version: rv,
-                    hash: plan::desired_hash(d),
-                },
-            );
+        let applied = versions.get(&key).cloned().or_else(|| {
+            let c = planned.get(&key)?;
+            Some(inventory::Applied {
+                resource_version: c.resource_version.clone()?,
+                hash: c.desired_hash.clone(),
+                generation: c.generation,
+                meta: c.meta_hash.clone(),
+            })
+        });
+        if let Some(applied) = applied {
+            record.insert(key, applied);
         }
     }
     write_parent(
@@ -327,7 +326,7 @@ async fn apply_in_order(
     objects: &[Desired],
     options: &Options,
     applied: &mut Vec<String>,
-    versions: &mut HashMap<String, String>,
+    versions: &mut HashMap<String, inventory::Applied>,
 ) -> Result<(), SyncError> {
     let mut ranks: Vec<i64> = objects.iter().map(|d| install_rank(&d.kind)).collect();
     ranks.sort();
@@ -337,16 +336,16 @@ async fn apply_in_order(
             .iter()
             .filter(|d| install_rank(&d.kind) == rank)
             .collect();
-        let results: Vec<Result<(String, String, String), SyncError>> =
+        let results: Vec<Result<(String, String, inventory::Applied), SyncError>> =
             futures::stream::iter(batch)
                 .map(|d| apply_one(cluster, d, options))
                 .buffer_unordered(plan::CONCURRENCY)
                 .collect()
                 .await;
         for r in results {
-            let (id, key, rv) = r?;
+            let (id, key, record) = r?;
             applied.push(id);
-            versions.insert(key, rv);
+            versions.insert(key, record);
         }
     }
     Ok(())
@@ -356,7 +355,7 @@ async fn apply_one(
     cluster: &Cluster,
     d: &Desired,
     options: &Options,
-) -> Result<(String, String, String), SyncError> {
+) -> Result<(String, String, inventory::Applied), SyncError> {
     let fail = |message: String| SyncError::Apply {
         cluster: cluster.name.clone(),
         object: d.id(),
@@ -371,8 +370,14 @@ async fn apply_one(
         .patch(&d.name, &params, &Patch::Apply(&d.obj))
         .await
         .map_err(|e| fail(api_message(&e)))?;
-    let rv = result.metadata.resource_version.unwrap_or_default();
-    Ok((d.id(), record_key(d), rv))
+    let live = serde_json::to_value(&result).unwrap_or(Value::Null);
+    let record = inventory::Applied {
+        resource_version: result.metadata.resource_version.clone().unwrap_or_default(),
+        hash: plan::desired_hash(d),
+        generation: result.metadata.generation,
+        meta: plan::meta_hash(&d.obj, &live),
+    };
+    Ok((d.id(), record_key(d), record))
 }
 
 /// Objects that waited for a Namespace or CRD are resolved and dry-run now; one failure

@@ -35,6 +35,14 @@ pub struct Applied {
     #[serde(rename = "rv")]
     pub resource_version: String,
     pub hash: String,
+    /// `metadata.generation` after the apply, for kinds the server versions: their spec
+    /// changes bump it and their status updates do not, so a controller writing status
+    /// does not force a re-check.
+    #[serde(default, rename = "gen", skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// Fingerprint of the labels and annotations keelson sets, as they were after the apply.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub meta: String,
 }
 
 /// Every member's [`Applied`], keyed by [`record_key`].

@@ -55,6 +55,12 @@ pub struct Change {
     /// The fingerprint of the desired object (for the inventory's record).
     #[serde(skip)]
     pub desired_hash: String,
+    /// The live object's generation and the fingerprint of the labels and annotations
+    /// keelson sets (for the inventory's record).
+    #[serde(skip)]
+    pub generation: Option<i64>,
+    #[serde(skip)]
+    pub meta_hash: String,
 }
 
 impl Change {
@@ -254,6 +260,44 @@ pub fn api_message(e: &kube::Error) -> String {
     }
 }
 
+/// Fingerprint of the labels and annotations of `live` that `desired` sets: drift there
+/// does not bump the generation, so it is checked this way.
+pub fn meta_hash(desired: &Value, live: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut picked = serde_json::Map::new();
+    for field in ["labels", "annotations"] {
+        let keys = desired
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_object);
+        let values = live.pointer(&format!("/metadata/{field}"));
+        for key in keys.into_iter().flat_map(|m| m.keys()) {
+            let v = values
+                .and_then(|m| m.get(key))
+                .cloned()
+                .unwrap_or(Value::Null);
+            picked.insert(format!("{field}/{key}"), v);
+        }
+    }
+    let digest = Sha256::digest(crate::render::go_json(&Value::Object(picked)).as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the record proves the live object is what keelson would apply now: the same
+/// render, and either the same resourceVersion or (for generation-tracked kinds) the same
+/// generation and the same values in the labels and annotations keelson sets.
+pub fn proven_unchanged(change: &Change, record: &inventory::Applied) -> bool {
+    if change.desired_hash != record.hash {
+        return false;
+    }
+    if change.resource_version.as_deref() == Some(record.resource_version.as_str()) {
+        return true;
+    }
+    change.generation.is_some()
+        && change.generation == record.generation
+        && !record.meta.is_empty()
+        && change.meta_hash == record.meta
+}
+
 /// The fingerprint of a desired object: equal fingerprints, equal applies.
 pub fn desired_hash(d: &Desired) -> String {
     use sha2::{Digest, Sha256};
@@ -290,10 +334,14 @@ pub async fn plan_object(
         conflict: None,
         resource_version: live_rv.clone(),
         desired_hash: desired_hash(d),
+        generation: live
+            .and_then(|l| l.pointer("/metadata/generation"))
+            .and_then(Value::as_i64),
+        meta_hash: live.map(|l| meta_hash(&d.obj, l)).unwrap_or_default(),
     };
-    if let (Some(rv), Some(r)) = (&live_rv, record)
-        && *rv == r.resource_version
-        && change.desired_hash == r.hash
+    if let Some(r) = record
+        && live.is_some()
+        && proven_unchanged(&change, r)
     {
         change.action = Action::Unchanged;
         return Ok(change);
@@ -596,6 +644,8 @@ pub async fn plan(
             conflict: None,
             resource_version: None,
             desired_hash: String::new(),
+            generation: None,
+            meta_hash: String::new(),
         });
     }
     Ok((
