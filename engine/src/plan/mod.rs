@@ -351,10 +351,24 @@ pub async fn plan_object(
         change.diff = unified(&d.id(), "", &yaml_of(&d.obj));
         return Ok(change);
     };
-    // The forced dry-run shows what the object would become even where another manager
-    // owns a field (drift); a conflict is checked separately below.
-    let params = PatchParams::apply(FIELD_MANAGER).dry_run().force();
-    let dry = match api.patch(&d.name, &params, &Patch::Apply(&d.obj)).await {
+    // Dry-run the apply as it would really be sent. When that conflicts with another field
+    // manager, the conflict is reported and a forced dry-run shows the drift it would
+    // overwrite — one request in the usual case, two only for a conflict.
+    let attempt = |force: bool| {
+        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        params.force = force;
+        let api = api.clone();
+        async move { api.patch(&d.name, &params, &Patch::Apply(&d.obj)).await }
+    };
+    let first = attempt(force).await;
+    let result = match first {
+        Err(kube::Error::Api(s)) if s.code == 409 && !force => {
+            change.conflict = Some(api_message(&kube::Error::Api(s)));
+            attempt(true).await
+        }
+        other => other,
+    };
+    let dry = match result {
         Ok(obj) => obj,
         // The namespace comes with this render and does not exist yet.
         Err(kube::Error::Api(s)) if s.code == 404 && live.is_none() => {
@@ -374,12 +388,6 @@ pub async fn plan_object(
             } else {
                 change.action = Action::Update;
                 change.diff = unified(&d.id(), &current, &desired);
-                if !force {
-                    let polite = PatchParams::apply(FIELD_MANAGER).dry_run();
-                    if let Err(e) = api.patch(&d.name, &polite, &Patch::Apply(&d.obj)).await {
-                        change.conflict = Some(api_message(&e));
-                    }
-                }
             }
         }
     }
