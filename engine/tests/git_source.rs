@@ -445,10 +445,13 @@ fn fetches_of_one_repository_are_serialised_and_different_ones_run_in_parallel()
     let served = Served::new();
     let _a = history(&served, "one");
     let _b = history(&served, "two");
+    let _c = history(&served, "three");
     let http = GitHttp::start(served.base(), None);
+    // Every request takes this long, so two fetches that may overlap surely do, even on a
+    // loaded machine.
     http.state
         .delay_ms
-        .store(300, std::sync::atomic::Ordering::Relaxed);
+        .store(500, std::sync::atomic::Ordering::Relaxed);
     let cache = tempfile::tempdir().unwrap();
     let run = |repos: [&str; 2]| {
         std::thread::scope(|s| {
@@ -459,7 +462,9 @@ fn fetches_of_one_repository_are_serialised_and_different_ones_run_in_parallel()
         });
     };
     run(["one", "one"]);
-    run(["one", "two"]);
+    // Two repositories neither of which is cached yet: each fetch makes several slow
+    // requests, so they overlap unless something serialises them.
+    run(["two", "three"]);
     let max = http.state.max_in_flight.lock().unwrap().clone();
     assert_eq!(max["one.git"], 1, "{max:?}");
     assert_eq!(*http.state.max_in_flight_total.lock().unwrap(), 2);
