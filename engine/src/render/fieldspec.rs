@@ -206,20 +206,15 @@ fn walk_map(
 }
 
 /// Calls `f` on every value at `path` (the last segment names the field), never creating.
-pub fn for_each_field(
-    obj: &mut Map<String, Value>,
-    path: &str,
-    f: &mut dyn FnMut(&mut Value, &Map<String, Value>),
-) {
+pub fn for_each_field(obj: &mut Map<String, Value>, path: &str, f: &mut dyn FnMut(&mut Value)) {
     let segments = split_path(path);
     let Some((field, parent)) = segments.split_last() else {
         return;
     };
     let parent: Vec<&str> = parent.iter().map(String::as_str).collect();
     walk_map(obj, &parent, false, &mut |m| {
-        let snapshot = m.clone();
         if let Some(v) = m.get_mut(field.as_str()) {
-            f(v, &snapshot);
+            f(v);
         }
     });
 }

@@ -350,7 +350,7 @@ pub fn fix(res: &mut [Resource]) -> Result<(), String> {
                     .map(|v| v.iter().copied().filter(eligible).collect())
                     .unwrap_or_default()
             };
-            for_each_field(&mut referrer.obj, &r.path, &mut |value, _| {
+            for_each_field(&mut referrer.obj, &r.path, &mut |value| {
                 if let Err(e) = update(value, &lookup) {
                     failure.get_or_insert(e);
                 }

@@ -166,7 +166,7 @@ pub fn resolve(vars: &[Var], res: &mut [Resource]) -> Result<(), String> {
     }
     for r in res.iter_mut() {
         for path in reference_paths(r.kind()) {
-            for_each_field(&mut r.obj, &path, &mut |v, _| substitute(v, &values));
+            for_each_field(&mut r.obj, &path, &mut |v| substitute(v, &values));
         }
     }
     Ok(())
