@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod pipelines;
 pub mod plan;
 pub mod render;
+pub mod serve;
 pub mod source;
 pub mod sync;
 pub mod yaml;
