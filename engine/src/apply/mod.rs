@@ -336,9 +336,12 @@ async fn apply_in_order(
             .iter()
             .filter(|d| install_rank(&d.kind) == rank)
             .collect();
+        let requests: Vec<_> = batch
+            .into_iter()
+            .map(|d| apply_one(cluster, d, options))
+            .collect();
         let results: Vec<Result<(String, String, inventory::Applied), SyncError>> =
-            futures::stream::iter(batch)
-                .map(|d| apply_one(cluster, d, options))
+            futures::stream::iter(requests)
                 .buffer_unordered(plan::CONCURRENCY)
                 .collect()
                 .await;

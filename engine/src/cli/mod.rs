@@ -9,6 +9,7 @@ mod changed;
 mod diff;
 mod pipeline;
 mod repo;
+mod serve;
 mod webhooks;
 
 /// GitOps CI/CD and multi-cluster sync: render overlays, diff them against clusters,
@@ -38,6 +39,10 @@ pub enum Command {
     Webhooks(webhooks::Command),
     /// Which targets a range of commits touches.
     Changed(changed::Args),
+    /// The engine: webhooks and polling in, syncs out, until stopped.
+    Serve(serve::ServeArgs),
+    /// The targets of a running `keelson serve` and where they stand.
+    Status(serve::StatusArgs),
 }
 
 fn code(c: i32) -> ExitCode {
@@ -53,6 +58,8 @@ pub fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Pipeline(command)) => pipeline::run(command),
         Some(Command::Webhooks(command)) => webhooks::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Changed(a)) => changed::run(a).map(code),
+        Some(Command::Serve(a)) => serve::serve(a),
+        Some(Command::Status(a)) => serve::status(a),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

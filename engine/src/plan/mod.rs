@@ -406,7 +406,11 @@ pub async fn live_objects(
             .entry((d.api_version.clone() + "/" + &d.kind, d.namespace.clone()))
             .or_insert(d);
     }
-    let lists = futures::stream::iter(groups.into_values())
+    // The futures are built before they enter the stream: a closure inside the stream
+    // would make the whole future fail the `Send` proof that `tokio::spawn` needs
+    // (rust-lang/rust#102211).
+    let requests: Vec<_> = groups
+        .into_values()
         .map(|d| async move {
             let kind = (d.api_version.clone(), d.kind.clone());
             let Some(api) = d.api(&cluster.client) else {
@@ -422,6 +426,8 @@ pub async fn live_objects(
                 }),
             }
         })
+        .collect();
+    let lists = futures::stream::iter(requests)
         .buffer_unordered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
@@ -594,7 +600,8 @@ pub async fn plan(
         .map(|(_, _, r)| r.clone())
         .unwrap_or_default();
     let live = live_objects(cluster, &desired).await?;
-    let results: Vec<Result<Change, ObjectError>> = futures::stream::iter(desired.iter())
+    let requests: Vec<_> = desired
+        .iter()
         .map(|d| {
             let key = (d.kind.clone(), d.namespace.clone(), d.name.clone());
             let live = live.get(&key);
@@ -606,6 +613,8 @@ pub async fn plan(
             ));
             plan_object(&cluster.client, d, force, live, applied)
         })
+        .collect();
+    let results: Vec<Result<Change, ObjectError>> = futures::stream::iter(requests)
         .buffered(CONCURRENCY)
         .collect()
         .await;

@@ -1,1 +1,347 @@
 //! The engine's settings (`keelson serve --config FILE`): what to watch and where to listen.
+//!
+//! ```yaml
+//! apiVersion: keelson.dev/v1alpha1
+//! kind: ServeConfig
+//! listen: 0.0.0.0:8080                 # webhooks, /healthz, /readyz, /api/v1/targets
+//! metricsListen: 0.0.0.0:9090          # /metrics (default: on `listen`)
+//! stateDir: /var/lib/keelson           # git mirrors and the render cache
+//! kubeconfig: /etc/keelson/kubeconfig  # the file keelson.yaml's contexts are read from
+//! webhook: {secretFile: /etc/keelson/webhook/secret}
+//! github: {tokenFile: /etc/keelson/github/token}
+//! selfHeal: "*/5 * * * *"              # drift checks of targets with sync.selfHeal
+//! retry: {base: 2s, max: 60s}          # failed cluster syncs retry with backoff
+//! repositories:
+//! - url: https://git.example.com/acme/deploy.git
+//!   ref: main
+//!   poll: "*/2 * * * *"
+//!   github: acme/deploy                # webhooks and commit statuses
+//! ```
+//!
+//! The repository chooses what is deployed (`keelson.yaml`); this file, owned by whoever
+//! runs the engine, chooses where credentials come from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, parse_duration};
+use crate::source::poll::PollSchedule;
+use crate::source::{RepoSpec, RepositoryConfig, Rev};
+
+/// `keelson serve`'s settings file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServeConfig {
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Webhooks, health and the status API.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `/metrics`; default: served on `listen` too.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
+    /// Git mirrors and the render cache.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// The kubeconfig file for clusters reached through a context.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    #[serde(default)]
+    pub webhook: WebhookSettings,
+    /// Commit statuses; none without it.
+    #[serde(default)]
+    pub github: Option<GithubSettings>,
+    /// When targets with `sync.selfHeal` re-plan and correct drift.
+    #[serde(default)]
+    pub self_heal: Option<String>,
+    #[serde(default)]
+    pub retry: RetrySettings,
+    /// Syncs running at once across all targets.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    pub repositories: Vec<RepositoryConfig>,
+}
+
+/// The webhook receiver.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookSettings {
+    /// The HMAC secret shared with GitHub; default `$KEELSON_WEBHOOK_SECRET`. Without
+    /// either, webhooks are off and polling alone finds new commits.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// GitHub commit statuses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GithubSettings {
+    pub token_file: PathBuf,
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+/// Backoff of failed cluster syncs (unreachable cluster, failed apply).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RetrySettings {
+    pub base: String,
+    pub max: String,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            base: "2s".into(),
+            max: "60s".into(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8080".into()
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+/// A repository ready to watch.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub spec: RepoSpec,
+    pub rev: Rev,
+    pub poll: Option<PollSchedule>,
+    /// `owner/name` on GitHub, for webhooks and statuses.
+    pub github: Option<String>,
+}
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub state_dir: Option<PathBuf>,
+    pub kubeconfig: Option<PathBuf>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub github: Option<GithubSettings>,
+    pub self_heal: Option<PollSchedule>,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub concurrency: usize,
+    pub repositories: Vec<Watched>,
+}
+
+impl ServeConfig {
+    /// Reads and validates the file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let config: ServeConfig = crate::yaml::from_str(&text).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config
+            .validate()
+            .map_err(|(field, message)| ConfigError::Field {
+                path: path.to_path_buf(),
+                field,
+                message,
+            })
+    }
+
+    /// Checks every field; errors are (field, message).
+    pub fn validate(&self) -> Result<Settings, (String, String)> {
+        if let Some(v) = &self.api_version
+            && v != "keelson.dev/v1alpha1"
+        {
+            return Err((
+                "apiVersion".into(),
+                format!("{v:?} is not keelson.dev/v1alpha1"),
+            ));
+        }
+        if let Some(k) = &self.kind
+            && k != "ServeConfig"
+        {
+            return Err(("kind".into(), format!("{k:?} is not ServeConfig")));
+        }
+        let addr = |field: &str, text: &str| {
+            text.parse::<SocketAddr>().map_err(|_| {
+                (
+                    field.to_string(),
+                    format!("{text:?} is not an address like 0.0.0.0:8080"),
+                )
+            })
+        };
+        let listen = addr("listen", &self.listen)?;
+        let metrics_listen = self
+            .metrics_listen
+            .as_deref()
+            .map(|m| addr("metricsListen", m))
+            .transpose()?;
+        let self_heal = self
+            .self_heal
+            .as_deref()
+            .map(PollSchedule::parse)
+            .transpose()
+            .map_err(|m| ("selfHeal".to_string(), m))?;
+        let duration = |field: &str, text: &str| {
+            parse_duration(text)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    (
+                        field.to_string(),
+                        format!("{text:?} is not a duration like 2s, 5m or 1h"),
+                    )
+                })
+        };
+        let retry_base = duration("retry.base", &self.retry.base)?;
+        let retry_max = duration("retry.max", &self.retry.max)?;
+        if retry_max < retry_base {
+            return Err(("retry.max".into(), "must not be below retry.base".into()));
+        }
+        if self.concurrency == 0 {
+            return Err(("concurrency".into(), "must be at least 1".into()));
+        }
+        if self.repositories.is_empty() {
+            return Err(("repositories".into(), "name at least one repository".into()));
+        }
+        let mut repositories = Vec::new();
+        for (i, r) in self.repositories.iter().enumerate() {
+            let field = format!("repositories[{i}]");
+            let (spec, rev, poll) = r.resolve(&field)?;
+            let github = match &r.github {
+                Some(g) if g.split('/').count() != 2 || g.split('/').any(str::is_empty) => {
+                    return Err((
+                        format!("{field}.github"),
+                        format!("{g:?} is not owner/name"),
+                    ));
+                }
+                Some(g) => Some(g.clone()),
+                None => github_name(&r.url),
+            };
+            if repositories
+                .iter()
+                .any(|w: &Watched| w.spec.url == spec.url && w.rev == rev)
+            {
+                return Err((
+                    format!("{field}.url"),
+                    "listed twice with the same ref".into(),
+                ));
+            }
+            repositories.push(Watched {
+                spec,
+                rev,
+                poll,
+                github,
+            });
+        }
+        if let Some(g) = &self.github
+            && let Some(url) = &g.api_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err((
+                "github.apiUrl".into(),
+                format!("{url:?} is not an http(s) URL"),
+            ));
+        }
+        Ok(Settings {
+            listen,
+            metrics_listen,
+            state_dir: self.state_dir.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            webhook_secret_file: self.webhook.secret_file.clone(),
+            github: self.github.clone(),
+            self_heal,
+            retry_base,
+            retry_max,
+            concurrency: self.concurrency,
+            repositories,
+        })
+    }
+}
+
+/// `owner/name` of a GitHub clone URL (`https://github.com/o/n.git`, `git@github.com:o/n`).
+pub fn github_name(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("git@github.com:"))
+        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.strip_suffix(".git").unwrap_or(rest);
+    let mut parts = rest.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(o), Some(n), None) if !o.is_empty() && !n.is_empty() => Some(format!("{o}/{n}")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, (String, String)> {
+        let c: ServeConfig =
+            crate::yaml::from_str(text).map_err(|e| ("parse".into(), e.to_string()))?;
+        c.validate()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let s = parse("repositories:\n- url: https://github.com/acme/deploy.git\n  ref: main\n")
+            .unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.repositories[0].github.as_deref(), Some("acme/deploy"));
+        assert_eq!(s.retry_base, Duration::from_secs(2));
+        assert!(s.self_heal.is_none());
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let cases = [
+            ("listen: nowhere\nrepositories: [{url: /r}]", "listen"),
+            ("selfHeal: often\nrepositories: [{url: /r}]", "selfHeal"),
+            (
+                "retry: {base: 5s, max: 1s}\nrepositories: [{url: /r}]",
+                "retry.max",
+            ),
+            ("repositories: []", "repositories"),
+            (
+                "repositories: [{url: /r, poll: sometimes}]",
+                "repositories[0].poll",
+            ),
+            (
+                "repositories: [{url: /r, github: justname}]",
+                "repositories[0].github",
+            ),
+            (
+                "repositories: [{url: /r}, {url: /r}]",
+                "repositories[1].url",
+            ),
+            ("kind: Project\nrepositories: [{url: /r}]", "kind"),
+        ];
+        for (text, field) in cases {
+            let (f, m) = parse(text).unwrap_err();
+            assert_eq!(f, field, "{text}: {m}");
+        }
+        let (f, m) = parse("repositories: [{url: /r}]\nlisten2: x").unwrap_err();
+        assert!(m.contains("listen2"), "{f}: {m}");
+    }
+
+    #[test]
+    fn github_names_from_urls() {
+        assert_eq!(
+            github_name("https://github.com/o/n.git").as_deref(),
+            Some("o/n")
+        );
+        assert_eq!(github_name("git@github.com:o/n").as_deref(), Some("o/n"));
+        assert_eq!(github_name("https://example.com/o/n.git"), None);
+    }
+}

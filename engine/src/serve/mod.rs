@@ -5,3 +5,8 @@
 //!
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
 pub mod config;
+pub mod engine;
+pub mod events;
+pub mod http;
+pub mod queue;
+pub mod state;

@@ -119,6 +119,7 @@ impl RepoSpec {
 /// poll: "*/2 * * * *"        # cron, fallback to webhooks; 5, 6 or 7 fields
 /// depth: 1                   # shallow, where the server allows it
 /// timeout: 60s
+/// github: org/deploy        # webhooks and commit statuses (default: from a GitHub URL)
 /// auth:
 ///   username: deploy-bot
 ///   token: {env: KEELSON_GIT_TOKEN}       # or password: {file: /run/secrets/git}
@@ -138,6 +139,9 @@ pub struct RepositoryConfig {
     pub depth: Option<u32>,
     #[serde(default)]
     pub timeout: Option<String>,
+    /// `owner/name` on GitHub (webhooks, commit statuses); default: from a GitHub URL.
+    #[serde(default)]
+    pub github: Option<String>,
 }
 
 fn default_ref() -> String {

@@ -1,0 +1,581 @@
+//! The engine loop. Per watched repository a poller fetches the ref on its cron schedule
+//! and whenever a webhook for the repository arrives (a webhook is "poll now", so both
+//! paths fetch, render and decide the same way). A commit that moves the ref is rendered
+//! once per target (reusing renders whose inputs did not change); the targets whose
+//! inputs it touched are queued, and workers sync each queued target to its clusters.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use git2::Oid;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::config::{Settings, Watched};
+use super::events;
+use super::queue::{Job, Queue, Reason, TargetKey};
+use super::state::{Board, Outcome, Phase};
+use crate::apply;
+use crate::cluster;
+use crate::config::{self, Project, Renderer, Target};
+use crate::inventory;
+use crate::render::RenderOptions;
+use crate::source::poll::{PollEvent, Poller};
+use crate::source::{Source, TreeMode, changes};
+
+/// A target's render at a commit: the objects, or the render error.
+type Render = Result<Arc<Vec<Map<String, Value>>>, String>;
+
+/// A commit of a repository, rendered.
+#[derive(Debug)]
+struct Current {
+    commit: Oid,
+    project: Project,
+    /// Per target: the objects or the render error.
+    renders: BTreeMap<String, Render>,
+}
+
+#[derive(Debug)]
+struct Repo {
+    watched: Watched,
+    current: Mutex<Option<Arc<Current>>>,
+    wake: mpsc::Sender<()>,
+}
+
+/// The running engine. Shared by its tasks and the HTTP handlers.
+pub struct Engine {
+    settings: Settings,
+    source: Source,
+    pub board: Arc<Board>,
+    queue: Queue,
+    repos: Vec<Repo>,
+    clients: Mutex<HashMap<String, cluster::Cluster>>,
+    failures: Mutex<HashMap<(String, String), u32>>,
+    /// Names this replica in Events and statuses.
+    pub identity: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Handles of a started engine.
+pub struct Started {
+    pub engine: Arc<Engine>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Started {
+    /// Stops polling and workers; a sync in flight is abandoned (its cluster converges
+    /// on the next start: the parent records no commit until a sync completes).
+    pub fn abort(self) {
+        self.engine.queue.close();
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Engine {
+    /// Starts pollers, workers and (with `self_heal`) the drift checks.
+    pub fn start(settings: Settings, source: Source, identity: String) -> Started {
+        let board = Arc::new(Board::default());
+        let mut pollers = Vec::new();
+        let mut repos = Vec::new();
+        for w in &settings.repositories {
+            let (wake_tx, wake_rx) = mpsc::channel(1);
+            let poller = Poller::new(
+                source.clone(),
+                w.spec.clone(),
+                w.rev.clone(),
+                w.poll.clone(),
+            );
+            pollers.push((poller, wake_rx));
+            repos.push(Repo {
+                watched: w.clone(),
+                current: Mutex::new(None),
+                wake: wake_tx,
+            });
+        }
+        let engine = Arc::new(Engine {
+            queue: Queue::default(),
+            board,
+            repos,
+            clients: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            identity,
+            source,
+            settings,
+        });
+        let mut tasks = Vec::new();
+        for (i, (poller, wake_rx)) in pollers.into_iter().enumerate() {
+            let (events_tx, mut events_rx) = mpsc::channel(4);
+            tasks.push(tokio::spawn(poller.run(events_tx, Some(wake_rx))));
+            let me = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(event) = events_rx.recv().await {
+                    me.on_poll(i, event).await;
+                }
+            }));
+            // The first poll, now.
+            let _ = engine.repos[i].wake.try_send(());
+        }
+        for _ in 0..engine.settings.concurrency {
+            let me = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(job) = me.queue.next().await {
+                    let key = job.key.clone();
+                    me.run_job(job).await;
+                    me.queue.done(&key);
+                    me.board.queue_depth.store(
+                        me.queue.depth() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+            }));
+        }
+        if let Some(schedule) = engine.settings.self_heal.clone() {
+            let me = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let now = chrono::Utc::now();
+                    let Some(next) = schedule.next_after(now) else {
+                        return;
+                    };
+                    tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+                    me.self_heal();
+                }
+            }));
+        }
+        Started { engine, tasks }
+    }
+
+    /// A webhook push for `repository` (`owner/name`) or `clone_url`: poll it now.
+    /// Returns whether a watched repository matched.
+    pub fn wake(&self, repository: &str, clone_url: &str) -> bool {
+        let mut any = false;
+        for r in &self.repos {
+            let by_name = r.watched.github.as_deref() == Some(repository);
+            let by_url = r.watched.spec.url.to_string() == clone_url;
+            if by_name || by_url {
+                // A full channel already holds a wake-up: the poll it causes sees this push.
+                let _ = r.wake.try_send(());
+                any = true;
+            }
+        }
+        if any {
+            self.board.trigger("webhook");
+        }
+        any
+    }
+
+    /// Whether every repository has been fetched once and nothing is queued or syncing.
+    pub fn settled(&self) -> bool {
+        self.queue.idle()
+            && self.repos.iter().all(|r| {
+                r.current
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some()
+            })
+    }
+
+    /// The separate metrics address, if configured.
+    pub fn metrics_listen(&self) -> Option<std::net::SocketAddr> {
+        self.settings.metrics_listen
+    }
+
+    /// Every repository has been fetched once (for `/readyz`).
+    pub fn ready(&self) -> bool {
+        self.repos.iter().all(|r| {
+            r.current
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some()
+        })
+    }
+
+    fn current(&self, repo: usize) -> Option<Arc<Current>> {
+        self.repos[repo]
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn push(&self, job: Job) {
+        if self.queue.push(job) {
+            self.board
+                .coalesced
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.board.queue_depth.store(
+            self.queue.depth() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn self_heal(&self) {
+        self.board.trigger("selfHeal");
+        for (i, _) in self.repos.iter().enumerate() {
+            let Some(current) = self.current(i) else {
+                continue;
+            };
+            for t in current.project.targets.iter().filter(|t| t.sync.self_heal) {
+                self.push(Job {
+                    key: (i, t.name.clone()),
+                    commit: current.commit.to_string(),
+                    reason: Reason::SelfHeal,
+                    clusters: None,
+                });
+            }
+        }
+    }
+
+    async fn on_poll(self: &Arc<Self>, repo: usize, event: PollEvent) {
+        let (from, to) = match event {
+            PollEvent::Moved { from, to, .. } => (from, to),
+            PollEvent::Unchanged { .. } => {
+                self.board.trigger("poll");
+                return;
+            }
+            PollEvent::Failed { error, .. } => {
+                tracing::warn!(repository = %self.repos[repo].watched.spec.url, %error, "fetch failed");
+                return;
+            }
+        };
+        self.board.trigger("poll");
+        let url = self.repos[repo].watched.spec.url.clone();
+        let span = tracing::info_span!("commit", repository = %url, commit = %to);
+        let source = self.source.clone();
+        let previous = self.current(repo);
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare(&source, &url, from, to, previous))
+                .instrument(span.clone())
+                .await;
+        let (current, affected) = match prepared {
+            Ok(Ok(p)) => p,
+            Ok(Err(message)) => {
+                let _g = span.enter();
+                tracing::error!(%message, "commit not deployable");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "preparing the commit panicked");
+                return;
+            }
+        };
+        let current = Arc::new(current);
+        *self.repos[repo]
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(current.clone());
+        {
+            let _g = span.enter();
+            tracing::info!(targets = ?affected, "commit touches targets");
+        }
+        for t in &current.project.targets {
+            if affected.as_ref().is_none_or(|a| a.contains(&t.name)) {
+                self.push(Job {
+                    key: (repo, t.name.clone()),
+                    commit: to.to_string(),
+                    reason: Reason::Commit,
+                    clusters: None,
+                });
+            }
+        }
+    }
+
+    /// Syncs one target at its repository's current commit to the clusters of the job.
+    async fn run_job(self: &Arc<Self>, job: Job) {
+        let (repo, target_name) = &job.key;
+        let Some(current) = self.current(*repo) else {
+            return;
+        };
+        let Some(target) = current.project.target(target_name).cloned() else {
+            tracing::info!(target = %target_name, "target no longer in keelson.yaml; left as is");
+            return;
+        };
+        let commit = current.commit.to_string();
+        let span = tracing::info_span!("target", target = %target.name, commit = %commit, reason = ?job.reason);
+        let clusters: Vec<config::Cluster> = current
+            .project
+            .clusters_of(&target)
+            .into_iter()
+            .filter(|c| job.clusters.as_ref().is_none_or(|s| s.contains(&c.name)))
+            .cloned()
+            .collect();
+        let rendered = current
+            .renders
+            .get(&target.name)
+            .cloned()
+            .unwrap_or_else(|| Err("not rendered".into()));
+        let mut work = Vec::new();
+        for c in clusters {
+            let me = self.clone();
+            let (rendered, target, commit, job) = (
+                rendered.clone(),
+                target.clone(),
+                commit.clone(),
+                job.clone(),
+            );
+            let span = tracing::info_span!(parent: &span, "cluster", cluster = %c.name);
+            work.push(tokio::spawn(
+                async move { me.sync_cluster(&job, &target, &c, &commit, rendered).await }
+                    .instrument(span),
+            ));
+        }
+        for w in work {
+            if let Err(e) = w.await {
+                tracing::error!(error = %e, "a cluster sync panicked");
+            }
+        }
+    }
+
+    async fn sync_cluster(
+        self: &Arc<Self>,
+        job: &Job,
+        target: &Target,
+        cluster_cfg: &config::Cluster,
+        commit: &str,
+        rendered: Render,
+    ) {
+        let repository = self.repos[job.key.0].watched.spec.url.to_string();
+        let (t, c) = (target.name.as_str(), cluster_cfg.name.as_str());
+        let started = Instant::now();
+        let fail = |message: String| {
+            self.board.update(&repository, t, c, |r| {
+                r.phase = Phase::Failed;
+                r.message = message.clone();
+                r.last_attempt = Some(chrono::Utc::now());
+            });
+            self.board.result(t, c, Outcome::Failure, started.elapsed());
+            tracing::warn!(%message, "sync failed");
+            self.retry_later(job, c);
+        };
+        let objects = match rendered {
+            Ok(o) => o,
+            Err(e) => return fail(format!("render: {e}")),
+        };
+        let connected = match self.client(cluster_cfg).await {
+            Ok(cl) => cl,
+            Err(e) => return fail(e),
+        };
+        // Already there? The cluster's own record says (it survives our restarts).
+        if !job.forced() {
+            let known = match self.board.synced_commit(t, c) {
+                Some(k) => Some(k),
+                None => synced_commit(&connected, t).await.unwrap_or(None),
+            };
+            if known.as_deref() == Some(commit) {
+                self.board.update(&repository, t, c, |r| {
+                    r.phase = Phase::Synced;
+                    r.synced_commit = Some(commit.to_string());
+                    r.desired_commit = Some(commit.to_string());
+                    r.message = "already at this commit".into();
+                });
+                self.board.result(t, c, Outcome::Skipped, started.elapsed());
+                return;
+            }
+        }
+        self.board.update(&repository, t, c, |r| {
+            r.phase = Phase::Syncing;
+            r.desired_commit = Some(commit.to_string());
+            r.last_attempt = Some(chrono::Utc::now());
+        });
+        let mut options = apply::Options::from_policy(&target.sync);
+        options.commit = Some(commit.to_string());
+        match apply::sync(&connected, t, &objects, &options).await {
+            Ok(report) => {
+                let took = started.elapsed();
+                let note = format!(
+                    "synced {} to {}: {} applied, {} pruned, {} unchanged in {} ms",
+                    t,
+                    &commit[..commit.len().min(12)],
+                    report.applied.len(),
+                    report.pruned.len(),
+                    report.plan.count(crate::plan::Action::Unchanged),
+                    took.as_millis()
+                );
+                tracing::info!(
+                    applied = report.applied.len(),
+                    pruned = report.pruned.len(),
+                    ms = took.as_millis() as u64,
+                    "synced"
+                );
+                self.failures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&(t.to_string(), c.to_string()));
+                self.board.update(&repository, t, c, |r| {
+                    r.phase = Phase::Synced;
+                    r.synced_commit = Some(commit.to_string());
+                    r.message = note.clone();
+                    r.last_sync = Some(chrono::Utc::now());
+                    r.syncs += 1;
+                });
+                self.board.result(t, c, Outcome::Success, took);
+                if !report.applied.is_empty() || !report.pruned.is_empty() {
+                    events::record(
+                        &connected,
+                        t,
+                        events::Kind::Normal,
+                        "Synced",
+                        &note,
+                        &self.identity,
+                    )
+                    .await;
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                events::record(
+                    &connected,
+                    t,
+                    events::Kind::Warning,
+                    "SyncFailed",
+                    &message,
+                    &self.identity,
+                )
+                .await;
+                fail(message);
+            }
+        }
+    }
+
+    /// Queues this cluster of the job's target again, after an exponential backoff.
+    fn retry_later(&self, job: &Job, cluster: &str) {
+        let failures = {
+            let mut f = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = f
+                .entry((job.key.1.clone(), cluster.to_string()))
+                .or_default();
+            *n = n.saturating_add(1);
+            *n
+        };
+        let delay = self
+            .settings
+            .retry_base
+            .saturating_mul(1u32 << (failures - 1).min(16))
+            .min(self.settings.retry_max);
+        self.queue.push_later(
+            Job {
+                key: job.key.clone(),
+                commit: job.commit.clone(),
+                reason: Reason::Retry,
+                clusters: Some(BTreeSet::from([cluster.to_string()])),
+            },
+            delay,
+        );
+    }
+
+    async fn client(&self, c: &config::Cluster) -> Result<cluster::Cluster, String> {
+        let key = format!("{c:?}");
+        if let Some(found) = self
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let connected = cluster::connect(c, self.settings.kubeconfig.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, connected.clone());
+        Ok(connected)
+    }
+
+    /// The key of a target of a repository, for tests and the status API.
+    pub fn key(&self, repo: usize, target: &str) -> TargetKey {
+        (repo, target.to_string())
+    }
+}
+
+/// Opens `to`, renders its targets (reusing renders whose inputs are unchanged since
+/// `previous`), and works out which targets the change from `from` touches (`None`:
+/// all, when there is no earlier commit to compare with).
+fn prepare(
+    source: &Source,
+    url: &crate::source::RepoUrl,
+    from: Option<Oid>,
+    to: Oid,
+    previous: Option<Arc<Current>>,
+) -> Result<(Current, Option<BTreeSet<String>>), String> {
+    let snapshot = source
+        .snapshot(url, to, TreeMode::Objects)
+        .map_err(|e| e.to_string())?;
+    let project = snapshot.project().map_err(|e| e.to_string())?;
+    let cache = source.renders(url, RenderOptions::default());
+    let prior = from.and_then(|f| cache.inputs_at(f));
+    let all = cache.render_all(&snapshot, &project, prior.as_ref());
+    let mut renders = BTreeMap::new();
+    for t in &project.targets {
+        let out = match t.renderer {
+            Renderer::Native => all
+                .targets
+                .get(&t.name)
+                .map(|r| r.output.clone())
+                .unwrap_or_else(|| Err("not rendered".into())),
+            Renderer::Kustomize => {
+                crate::sync::render_target(snapshot.fs(), snapshot.root(), t).map(Arc::new)
+            }
+        };
+        renders.insert(t.name.clone(), out);
+    }
+    let affected = match (from, prior) {
+        (Some(f), Some(inputs)) => {
+            let project_from = previous
+                .filter(|p| p.commit == f)
+                .map(|p| p.project.clone())
+                .or_else(|| {
+                    source
+                        .snapshot(url, f, TreeMode::Objects)
+                        .ok()
+                        .and_then(|s| s.project().ok())
+                });
+            match source.diff(url, f, to) {
+                Ok(paths) => Some(
+                    changes::affected(project_from.as_ref(), &project, &inputs, &paths)
+                        .into_iter()
+                        .map(|a| a.target)
+                        .collect(),
+                ),
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+    Ok((
+        Current {
+            commit: to,
+            project,
+            renders,
+        },
+        affected,
+    ))
+}
+
+/// The commit recorded on a target's ApplySet parent in a cluster (`None`: none, or no
+/// parent yet).
+pub async fn synced_commit(
+    cluster: &cluster::Cluster,
+    target: &str,
+) -> Result<Option<String>, kube::Error> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+    Ok(api
+        .get_opt(&inventory::parent_name(target))
+        .await?
+        .and_then(|s| s.metadata.annotations)
+        .and_then(|a| a.get(inventory::COMMIT).cloned()))
+}
