@@ -1,0 +1,689 @@
+//! `keelson serve` end to end: the real binary, a git server on loopback (`git daemon`),
+//! two real clusters from the harness, and GitHub's real push payloads, signed.
+//!
+//! Each test has its own repository, targets and namespaces, so they share the clusters.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use keelson_e2e::ControlPlane;
+use kube::Api;
+use serde_json::Value;
+use support::{GitDaemon, Served, Work};
+
+const SECRET: &str = "serve-test-secret";
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{:x}{}",
+        nanos % 0xfffff,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A client of one harness cluster (`e2e-1`, `e2e-2`).
+fn client(rt: &tokio::runtime::Runtime, context: &str) -> kube::Client {
+    let cluster = ControlPlane::shared().cluster(context).unwrap();
+    rt.block_on(cluster.client()).unwrap()
+}
+
+/// Polls `check` every 100 ms until it holds or `timeout` passes.
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The ConfigMaps of `ns` in one cluster: name → data.v.
+fn config_maps(rt: &tokio::runtime::Runtime, c: &kube::Client, ns: &str) -> Vec<(String, String)> {
+    let api: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+    let list = match rt.block_on(api.list(&Default::default())) {
+        Ok(l) => l.items,
+        Err(_) => return Vec::new(),
+    };
+    let mut out: Vec<(String, String)> = list
+        .into_iter()
+        .filter(|cm| cm.metadata.name.as_deref() != Some("kube-root-ca.crt"))
+        .map(|cm| {
+            let v = cm
+                .data
+                .and_then(|d| d.get("v").cloned())
+                .unwrap_or_default();
+            (cm.metadata.name.unwrap_or_default(), v)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The commit a target's ApplySet parent records.
+fn synced_commit(rt: &tokio::runtime::Runtime, c: &kube::Client, target: &str) -> Option<String> {
+    let api: Api<Secret> = Api::namespaced(c.clone(), "keelson-system");
+    rt.block_on(api.get_opt(&format!("keelson-{target}")))
+        .ok()
+        .flatten()
+        .and_then(|s| s.metadata.annotations)
+        .and_then(|a| a.get("keelson.dev/last-synced-commit").cloned())
+}
+
+/// A GitOps repository served by `git daemon`: targets `<id>-a` and `<id>-b` on both
+/// clusters, each an overlay of ConfigMaps in its own namespace.
+struct Repo {
+    _served: Served,
+    work: Work,
+    daemon: GitDaemon,
+    id: String,
+}
+
+impl Repo {
+    fn new(prefix: &str) -> Self {
+        let served = Served::new();
+        let work = served.repo("deploy");
+        let daemon = GitDaemon::start(served.base());
+        let id = unique(prefix);
+        let repo = Repo {
+            _served: served,
+            work,
+            daemon,
+            id,
+        };
+        repo.work.write(
+            "keelson.yaml",
+            &format!(
+                "clusters:\n\
+                 - name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-1}}\n\
+                 - name: two\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-2}}\n\
+                 targets:\n\
+                 - name: {id}-a\n  path: a\n  clusterSelector: {{all: \"yes\"}}\n\
+                 - name: {id}-b\n  path: b\n  clusterSelector: {{all: \"yes\"}}\n",
+                id = repo.id
+            ),
+        );
+        repo
+    }
+
+    fn url(&self) -> String {
+        self.daemon.url("deploy")
+    }
+
+    fn target(&self, t: &str) -> String {
+        format!("{}-{t}", self.id)
+    }
+
+    fn ns(&self, t: &str) -> String {
+        format!("{}-{t}", self.id)
+    }
+
+    /// Writes overlay `t` (`a` or `b`): ConfigMaps `cm-<i>` for `range`, data `v`.
+    fn overlay(&self, t: &str, range: std::ops::Range<usize>, v: &str) {
+        let mut docs = vec![format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n",
+            self.ns(t)
+        )];
+        for i in range {
+            docs.push(format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: {}\ndata:\n  v: \"{v}\"\n",
+                self.ns(t)
+            ));
+        }
+        self.work
+            .write(&format!("{t}/objects.yaml"), &docs.join("---\n"));
+        self.work.write(
+            &format!("{t}/kustomization.yaml"),
+            "resources:\n- objects.yaml\n",
+        );
+    }
+
+    /// Commits and pushes; returns the commit.
+    fn push(&self, message: &str) -> String {
+        let c = self.work.commit(message);
+        self.work.push(&["main"]);
+        c
+    }
+}
+
+/// A `keelson serve` process.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    dir: PathBuf,
+}
+
+/// How to configure an engine.
+#[derive(Clone)]
+struct EngineOptions {
+    poll: Option<&'static str>,
+    kubeconfig: PathBuf,
+    self_heal: Option<&'static str>,
+}
+
+impl EngineOptions {
+    fn new() -> Self {
+        EngineOptions {
+            poll: None,
+            kubeconfig: ControlPlane::shared().kubeconfig().to_path_buf(),
+            self_heal: None,
+        }
+    }
+}
+
+impl Serve {
+    fn start(repo: &Repo, state: &Path, options: &EngineOptions) -> Self {
+        std::fs::create_dir_all(state).unwrap();
+        let secret = state.join("webhook-secret");
+        std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+        let mut config = format!(
+            "apiVersion: keelson.dev/v1alpha1\nkind: ServeConfig\nlisten: 127.0.0.1:0\n\
+             stateDir: {}\nkubeconfig: {}\nwebhook: {{secretFile: {}}}\n\
+             retry: {{base: 300ms, max: 1s}}\n",
+            state.join("cache").display(),
+            options.kubeconfig.display(),
+            secret.display()
+        );
+        if let Some(s) = options.self_heal {
+            config.push_str(&format!("selfHeal: \"{s}\"\n"));
+        }
+        config.push_str(&format!(
+            "repositories:\n- url: {}\n  ref: main\n  github: octo/{}\n",
+            repo.url(),
+            repo.id
+        ));
+        if let Some(p) = options.poll {
+            config.push_str(&format!("  poll: \"{p}\"\n"));
+        }
+        let path = state.join("serve.yaml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keelson"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info,keelson=debug")
+            .env("NO_COLOR", "1")
+            .env_remove("KEELSON_WEBHOOK_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("keelson serve: listening on http://") {
+                    let _ = tx.send(a.to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("keelson serve did not start: {:?}", log.lock().unwrap()))
+            .parse()
+            .unwrap();
+        Serve {
+            child,
+            addr,
+            log,
+            dir: state.to_path_buf(),
+        }
+    }
+
+    fn request(&self, head: &str, body: &[u8]) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut resp = String::new();
+        stream.read_to_string(&mut resp).unwrap();
+        let code = resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request(
+            &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+            b"",
+        )
+    }
+
+    /// Sends GitHub's push example, pointed at this repository and commit, signed.
+    fn deliver_push(&self, repo: &Repo, before: &str, after: &str) -> u16 {
+        let mut payload = push_example();
+        payload["ref"] = "refs/heads/main".into();
+        payload["before"] = before.into();
+        payload["after"] = after.into();
+        payload["created"] = false.into();
+        payload["deleted"] = false.into();
+        payload["repository"]["full_name"] = format!("octo/{}", repo.id).into();
+        payload["repository"]["clone_url"] = repo.url().into();
+        let body = serde_json::to_vec(&payload).unwrap();
+        let signature = keelson_webhooks::signature::sign(SECRET.as_bytes(), &body);
+        let head = format!(
+            "POST /hooks/github HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\
+             X-GitHub-Event: push\r\nX-GitHub-Delivery: {}\r\nX-Hub-Signature-256: {signature}\r\n\r\n",
+            body.len(),
+            unique("delivery")
+        );
+        self.request(&head, &body).0
+    }
+
+    fn targets(&self) -> Vec<Value> {
+        let (code, body) = self.get("/api/v1/targets");
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["targets"].as_array().unwrap().clone()
+    }
+
+    /// A metric's value (0 when absent).
+    fn metric(&self, line_prefix: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    fn successes(&self, target: &str, cluster: &str) -> f64 {
+        self.metric(&format!(
+            "keelson_sync_results_total{{target=\"{target}\",cluster=\"{cluster}\",outcome=\"success\"}}"
+        ))
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- keelson serve log ({}) ---\n{}",
+                self.dir.display(),
+                self.log()
+            );
+        }
+    }
+}
+
+/// GitHub's push example from `@octokit/webhooks-examples` (a branch push).
+fn push_example() -> Value {
+    let dir = std::env::var_os("KEELSON_WEBHOOK_EXAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap())
+                .join(".cache/keelson-e2e/npm/node_modules/@octokit/webhooks-examples")
+        });
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("api.github.com/index.json"))
+            .expect("GitHub's payload examples: run ./e2e/test.sh once (it installs them)"),
+    )
+    .unwrap();
+    index
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "push")
+        .flat_map(|e| e["examples"].as_array().unwrap().iter())
+        .find(|p| {
+            p["ref"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("refs/heads/"))
+                && p["deleted"] == false
+        })
+        .cloned()
+        .expect("a branch push example")
+}
+
+#[test]
+fn a_signed_push_deploys_to_both_clusters_prunes_and_resyncs_only_what_it_touches() {
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    let repo = Repo::new("push");
+    repo.overlay("a", 0..3, "1");
+    repo.overlay("b", 0..2, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    // Webhooks only: no poll schedule (the engine still fetches once at start).
+    let serve = Serve::start(&repo, state.path(), &EngineOptions::new());
+    wait_for(
+        "the first commit on both clusters",
+        Duration::from_secs(60),
+        || {
+            [&one, &two].iter().all(|c| {
+                config_maps(&rt, c, &repo.ns("a")).len() == 3
+                    && config_maps(&rt, c, &repo.ns("b")).len() == 2
+            })
+        },
+    );
+    wait_for(
+        "the status API to show both targets synced",
+        Duration::from_secs(10),
+        || {
+            let t = serve.targets();
+            t.len() == 4
+                && t.iter()
+                    .all(|r| r["phase"] == "synced" && r["syncedCommit"] == c1.as_str())
+        },
+    );
+    assert_eq!(serve.get("/readyz").0, 200);
+
+    // A push removing cm-2 from overlay a: pruned on both clusters.
+    repo.overlay("a", 0..2, "1");
+    let c2 = repo.push("drop cm-2");
+    assert_eq!(serve.deliver_push(&repo, &c1, &c2), 202);
+    wait_for(
+        "cm-2 pruned on both clusters",
+        Duration::from_secs(30),
+        || {
+            [&one, &two]
+                .iter()
+                .all(|c| config_maps(&rt, c, &repo.ns("a")).len() == 2)
+        },
+    );
+    for c in [&one, &two] {
+        wait_for(
+            "the parent to record the commit",
+            Duration::from_secs(10),
+            || synced_commit(&rt, c, &repo.target("a")).as_deref() == Some(c2.as_str()),
+        );
+    }
+
+    // A push touching only overlay b: only target b syncs again (the metrics say so).
+    let (a_before, b_before) = (
+        serve.successes(&repo.target("a"), "one"),
+        serve.successes(&repo.target("b"), "one"),
+    );
+    repo.overlay("b", 0..2, "2");
+    let c3 = repo.push("b gets v=2");
+    assert_eq!(serve.deliver_push(&repo, &c2, &c3), 202);
+    wait_for(
+        "overlay b's change on both clusters",
+        Duration::from_secs(30),
+        || {
+            [&one, &two].iter().all(|c| {
+                config_maps(&rt, c, &repo.ns("b"))
+                    .iter()
+                    .all(|(_, v)| v == "2")
+            })
+        },
+    );
+    wait_for("b's sync to be counted", Duration::from_secs(10), || {
+        serve.successes(&repo.target("b"), "one") == b_before + 1.0
+    });
+    assert_eq!(
+        serve.successes(&repo.target("a"), "one"),
+        a_before,
+        "target a was not touched"
+    );
+    assert!(serve.metric("keelson_triggers_total{source=\"webhook\"}") >= 2.0);
+    // Target a's clusters still record c2: nothing was applied there.
+    assert_eq!(
+        synced_commit(&rt, &one, &repo.target("a")).as_deref(),
+        Some(c2.as_str())
+    );
+
+    // A bad signature changes nothing.
+    let (code, _) = serve.request(
+        "POST /hooks/github HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: x\r\nX-Hub-Signature-256: sha256=00\r\n\r\n",
+        b"{}",
+    );
+    assert_eq!(code, 401);
+}
+
+#[test]
+fn polling_finds_commits_when_webhooks_are_silent() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("poll");
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.poll = Some("*/1 * * * * *");
+    let serve = Serve::start(&repo, state.path(), &options);
+    wait_for("the first commit", Duration::from_secs(60), || {
+        config_maps(&rt, &one, &repo.ns("a")).len() == 1
+    });
+    repo.overlay("a", 0..2, "1");
+    let c2 = repo.push("cm-1, no webhook");
+    wait_for(
+        "the poll to pick the commit up",
+        Duration::from_secs(30),
+        || config_maps(&rt, &one, &repo.ns("a")).len() == 2,
+    );
+    wait_for("the record", Duration::from_secs(10), || {
+        synced_commit(&rt, &one, &repo.target("a")).as_deref() == Some(c2.as_str())
+    });
+    assert!(serve.metric("keelson_triggers_total{source=\"poll\"}") >= 2.0);
+}
+
+#[test]
+fn an_engine_killed_mid_sync_converges_after_a_restart() {
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    let repo = Repo::new("kill");
+    repo.overlay("a", 0..300, "1");
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(&repo, state.path(), &EngineOptions::new());
+    wait_for("the first commit", Duration::from_secs(120), || {
+        [&one, &two]
+            .iter()
+            .all(|c| synced_commit(&rt, c, &repo.target("a")).as_deref() == Some(c1.as_str()))
+    });
+    let uid_of = |c: &kube::Client, name: &str| {
+        let api: Api<ConfigMap> = Api::namespaced(c.clone(), &repo.ns("a"));
+        rt.block_on(api.get(name)).unwrap().metadata.uid.unwrap()
+    };
+    let kept_uid = uid_of(&one, "cm-250");
+
+    // Commit 2: cm-0..49 go, cm-50..299 change, cm-300..349 are new.
+    repo.overlay("a", 50..350, "2");
+    let c2 = repo.push("second");
+    assert_eq!(serve.deliver_push(&repo, &c1, &c2), 202);
+    // Kill -9 as soon as the sync has started writing on cluster one.
+    wait_for("the second sync to start", Duration::from_secs(60), || {
+        config_maps(&rt, &one, &repo.ns("a"))
+            .iter()
+            .any(|(_, v)| v == "2")
+    });
+    serve.kill9();
+    let interrupted = synced_commit(&rt, &one, &repo.target("a"));
+    assert_ne!(
+        interrupted.as_deref(),
+        Some(c2.as_str()),
+        "the kill came after the sync ended"
+    );
+    let half = config_maps(&rt, &one, &repo.ns("a"));
+    assert!(
+        half.iter().any(|(_, v)| v == "1") || half.len() != 300,
+        "the sync was interrupted midway"
+    );
+
+    // The restarted engine (same state directory, nothing in memory) converges.
+    let serve = Serve::start(&repo, state.path(), &EngineOptions::new());
+    for c in [&one, &two] {
+        wait_for(
+            "convergence after the restart",
+            Duration::from_secs(120),
+            || synced_commit(&rt, c, &repo.target("a")).as_deref() == Some(c2.as_str()),
+        );
+        let cms = config_maps(&rt, c, &repo.ns("a"));
+        let expected: Vec<(String, String)> = {
+            let mut e: Vec<_> = (50..350)
+                .map(|i| (format!("cm-{i}"), "2".to_string()))
+                .collect();
+            e.sort();
+            e
+        };
+        assert_eq!(cms, expected, "exactly the second commit's objects");
+    }
+    // Nothing the second commit keeps was deleted and re-created.
+    assert_eq!(uid_of(&one, "cm-250"), kept_uid);
+    drop(serve);
+}
+
+/// A TCP forwarder to a cluster that can be taken down (refusing and cutting connections)
+/// and brought back: the cluster stays real, only the network path goes away.
+struct Link {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Link {
+    fn start(to: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for incoming in listener.incoming() {
+                let Ok(client) = incoming else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(to) else {
+                    continue;
+                };
+                {
+                    let mut c = conns2.lock().unwrap();
+                    c.push(client.try_clone().unwrap());
+                    c.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Link { addr, up, conns }
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_cluster_that_is_down_catches_up_when_it_returns_while_the_other_syncs() {
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    // A kubeconfig whose e2e-2 goes through a link the test can cut.
+    let cp = ControlPlane::shared();
+    let server2 = cp.cluster("e2e-2").unwrap().server().to_string();
+    let target: SocketAddr = server2.trim_start_matches("https://").parse().unwrap();
+    let link = Link::start(target);
+    let state = tempfile::tempdir().unwrap();
+    let kubeconfig = state.path().join("kubeconfig");
+    let text = std::fs::read_to_string(cp.kubeconfig()).unwrap();
+    assert!(text.contains(&server2));
+    std::fs::write(
+        &kubeconfig,
+        text.replace(&server2, &format!("https://{}", link.addr)),
+    )
+    .unwrap();
+
+    let repo = Repo::new("down");
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let mut options = EngineOptions::new();
+    options.kubeconfig = kubeconfig;
+    let serve = Serve::start(&repo, &state.path().join("engine"), &options);
+    wait_for("the first commit on both", Duration::from_secs(60), || {
+        [&one, &two]
+            .iter()
+            .all(|c| synced_commit(&rt, c, &repo.target("a")).as_deref() == Some(c1.as_str()))
+    });
+
+    link.down();
+    repo.overlay("a", 0..2, "1");
+    let c2 = repo.push("second");
+    assert_eq!(serve.deliver_push(&repo, &c1, &c2), 202);
+    wait_for(
+        "cluster one to sync while two is down",
+        Duration::from_secs(30),
+        || synced_commit(&rt, &one, &repo.target("a")).as_deref() == Some(c2.as_str()),
+    );
+    wait_for(
+        "the status API to report cluster two failing",
+        Duration::from_secs(30),
+        || {
+            serve.targets().iter().any(|r| {
+                r["target"] == repo.target("a").as_str()
+                    && r["cluster"] == "two"
+                    && r["phase"] == "failed"
+            })
+        },
+    );
+    assert_eq!(
+        config_maps(&rt, &two, &repo.ns("a")).len(),
+        1,
+        "two is unreachable"
+    );
+
+    link.restore();
+    wait_for("cluster two to catch up", Duration::from_secs(30), || {
+        synced_commit(&rt, &two, &repo.target("a")).as_deref() == Some(c2.as_str())
+    });
+    assert_eq!(config_maps(&rt, &two, &repo.ns("a")).len(), 2);
+}
