@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use keelson_pipelines::check::{Document, Finding, Report, check_documents};
 
+use crate::render::FileSystem;
+
 /// A path could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read {path}")]
@@ -16,24 +18,20 @@ pub struct ReadError {
 }
 
 /// Every YAML file under `path` (itself, if it is a file), sorted.
-fn yaml_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
+fn yaml_files(fs: &dyn FileSystem, path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
     let err = |source| ReadError {
         path: path.display().to_string(),
         source,
     };
-    if !path.is_dir() {
+    if !fs.is_dir(path) {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(err)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(err)?;
+    let mut entries = fs.read_dir(path).map_err(err)?;
     entries.sort();
     for entry in entries {
-        if entry.is_dir() {
-            yaml_files(&entry, out)?;
+        if fs.is_dir(&entry) {
+            yaml_files(fs, &entry, out)?;
         } else if entry
             .extension()
             .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
@@ -47,18 +45,24 @@ fn yaml_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
 /// Reads every document of the given files and directories (recursively) and checks the
 /// Tekton objects among them. Unparsable YAML is reported as a finding of its file.
 pub fn check_paths(paths: &[PathBuf]) -> Result<Report, ReadError> {
+    check_in(&crate::render::DiskFs, paths)
+}
+
+/// [`check_paths`] of a tree read through `fs` (a directory or a git tree).
+pub fn check_in(fs: &dyn FileSystem, paths: &[PathBuf]) -> Result<Report, ReadError> {
     let mut files = Vec::new();
     for path in paths {
-        yaml_files(path, &mut files)?;
+        yaml_files(fs, path, &mut files)?;
     }
     let mut documents = Vec::new();
     let mut unreadable = Vec::new();
     for file in &files {
         let source = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|e| ReadError {
+        let bytes = fs.read(file).map_err(|e| ReadError {
             path: source.clone(),
             source: e,
         })?;
+        let text = String::from_utf8_lossy(&bytes);
         match crate::yaml::documents(&text) {
             Ok(docs) => {
                 documents.extend(docs.into_iter().enumerate().map(|(index, value)| Document {

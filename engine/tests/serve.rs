@@ -687,3 +687,121 @@ fn a_cluster_that_is_down_catches_up_when_it_returns_while_the_other_syncs() {
     });
     assert_eq!(config_maps(&rt, &two, &repo.ns("a")).len(), 2);
 }
+
+#[path = "../../e2e/tests/support/tekton.rs"]
+mod tekton;
+
+#[test]
+fn a_pipeline_gate_holds_the_deploy_until_its_run_succeeds() {
+    use keelson_pipelines::model::PipelineRun;
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    rt.block_on(tekton::install_crds(&one));
+    let repo = Repo::new("gate");
+    let ci = repo.ns("ci");
+    rt.block_on(tekton::namespace(&one, &ci));
+    let driver = tekton::Driver {
+        client: one.clone(),
+        namespace: ci.clone(),
+    };
+    // Target a waits for pipeline `gate-ci` (defined in the repository) on cluster one.
+    let config = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
+    let gated = config.replace(
+        "  path: a\n  clusterSelector: {all: \"yes\"}\n",
+        &format!(
+            "  path: a\n  clusterSelector: {{all: \"yes\"}}\n  gate: {{pipeline: gate-ci, definitions: ci, cluster: one, namespace: {ci}, params: {{revision: $(keelson.commit)}}}}\n"
+        ),
+    );
+    assert_ne!(config, gated);
+    repo.work.write("keelson.yaml", &gated);
+    repo.work.write(
+        "ci/pipeline.yaml",
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: gate-ci\nspec:\n  params:\n  - name: revision\n    type: string\n  tasks:\n  - name: test\n    params:\n    - name: revision\n      value: $(params.revision)\n    taskSpec:\n      params:\n      - name: revision\n        type: string\n      steps:\n      - name: test\n        image: busybox\n        script: echo testing $(params.revision)\n",
+    );
+    repo.overlay("a", 0..2, "1");
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&repo, state.path(), &EngineOptions::new());
+
+    let runs: Api<PipelineRun> = Api::namespaced(one.clone(), &ci);
+    let run_of = |commit: &str| {
+        rt.block_on(runs.list(
+            &kube::api::ListParams::default().labels(&format!("keelson.dev/commit={commit}")),
+        ))
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+    };
+    wait_for("the gate's PipelineRun", Duration::from_secs(60), || {
+        run_of(&c1).is_some()
+    });
+    let run = run_of(&c1).unwrap();
+    let params = serde_json::to_value(&run.spec).unwrap()["params"].clone();
+    assert_eq!(
+        params[0]["value"],
+        c1.as_str(),
+        "typed params carry the commit: {params}"
+    );
+    // The ungated target deploys; the gated one waits.
+    wait_for("target b on both clusters", Duration::from_secs(60), || {
+        [&one, &two]
+            .iter()
+            .all(|c| config_maps(&rt, c, &repo.ns("b")).len() == 1)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        config_maps(&rt, &one, &repo.ns("a")).is_empty(),
+        "deployed before the gate passed"
+    );
+    assert!(
+        serve
+            .targets()
+            .iter()
+            .any(|r| r["target"] == repo.target("a").as_str() && r["phase"] == "waiting")
+    );
+
+    // Tekton (played by the test) reports success: the deploy goes ahead on both clusters.
+    let name = run.metadata.name.clone().unwrap();
+    rt.block_on(driver.start_run(&name));
+    rt.block_on(driver.finish_run(&name, "True", "Succeeded", "Tasks Completed: 1"));
+    wait_for("target a after the gate", Duration::from_secs(60), || {
+        [&one, &two]
+            .iter()
+            .all(|c| config_maps(&rt, c, &repo.ns("a")).len() == 2)
+    });
+
+    // A failing run keeps its commit away from the clusters.
+    repo.overlay("a", 0..3, "1");
+    let c2 = repo.push("second");
+    assert_eq!(serve.deliver_push(&repo, &c1, &c2), 202);
+    wait_for("the second gate run", Duration::from_secs(60), || {
+        run_of(&c2).is_some()
+    });
+    let name = run_of(&c2).unwrap().metadata.name.unwrap();
+    rt.block_on(driver.start_run(&name));
+    rt.block_on(driver.finish_run(&name, "False", "Failed", "Tasks Completed: 1 (Failed: 1)"));
+    wait_for(
+        "the status API to show the failed gate",
+        Duration::from_secs(60),
+        || {
+            serve.targets().iter().any(|r| {
+                r["target"] == repo.target("a").as_str()
+                    && r["phase"] == "failed"
+                    && r["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("pipeline gate failed"))
+            })
+        },
+    );
+    assert_eq!(
+        config_maps(&rt, &one, &repo.ns("a")).len(),
+        2,
+        "the failed commit was not deployed"
+    );
+    assert_eq!(
+        synced_commit(&rt, &two, &repo.target("a")).as_deref(),
+        Some(c1.as_str())
+    );
+}

@@ -123,6 +123,53 @@ pub struct Target {
     /// `native` (default) or `kustomize` (run an external kustomize binary).
     #[serde(default)]
     pub renderer: Renderer,
+    /// A CI pipeline that must succeed on a commit before `keelson serve` deploys it.
+    #[serde(default)]
+    pub gate: Option<Gate>,
+}
+
+/// A pipeline gate: a typed Tekton PipelineRun of a Pipeline defined in the repository,
+/// run for each new commit of the target; the target is deployed only once it succeeds.
+///
+/// ```yaml
+/// gate:
+///   pipeline: shop-ci              # a Pipeline among `definitions`
+///   definitions: pipelines/tekton  # files or directories in the repository
+///   cluster: staging               # where Tekton runs it
+///   namespace: keelson-ci
+///   params: {revision: $(keelson.commit), repo-url: $(keelson.repository)}
+///   timeout: 30m
+///   attempts: 2                    # failed runs are re-submitted with backoff
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Gate {
+    pub pipeline: String,
+    #[serde(default = "default_definitions")]
+    pub definitions: PathBuf,
+    pub cluster: String,
+    #[serde(default = "default_gate_namespace")]
+    pub namespace: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub service_account: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+}
+
+fn default_definitions() -> PathBuf {
+    "pipelines/tekton".into()
+}
+
+fn default_gate_namespace() -> String {
+    "keelson-ci".into()
+}
+
+fn default_attempts() -> u32 {
+    1
 }
 
 /// How a target renders.
@@ -340,6 +387,35 @@ impl Project {
                     format!("{field}.sync.timeout"),
                     format!("{:?} is not a duration like 30s, 5m or 1h", t.sync.timeout),
                 ));
+            }
+            if let Some(g) = &t.gate {
+                if !self.clusters.iter().any(|c| c.name == g.cluster) {
+                    return Err(err(
+                        format!("{field}.gate.cluster"),
+                        format!("no cluster {:?} in keelson.yaml", g.cluster),
+                    ));
+                }
+                if !fs.is_dir(&root.join(&g.definitions)) && !fs.is_file(&root.join(&g.definitions))
+                {
+                    return Err(err(
+                        format!("{field}.gate.definitions"),
+                        format!("{} does not exist", root.join(&g.definitions).display()),
+                    ));
+                }
+                if let Some(t) = &g.timeout
+                    && parse_duration(t).is_none()
+                {
+                    return Err(err(
+                        format!("{field}.gate.timeout"),
+                        format!("{t:?} is not a duration like 30s, 5m or 1h"),
+                    ));
+                }
+                if g.attempts == 0 {
+                    return Err(err(
+                        format!("{field}.gate.attempts"),
+                        "must be at least 1".into(),
+                    ));
+                }
             }
             if t.sync.prune_guard_percent > 100 {
                 return Err(err(

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::config::{Settings, Watched};
 use super::events;
+use super::gate;
 use super::queue::{Job, Queue, Reason, TargetKey};
 use super::state::{Board, Outcome, Phase};
 use crate::apply;
@@ -53,6 +54,8 @@ pub struct Engine {
     repos: Vec<Repo>,
     clients: Mutex<HashMap<String, cluster::Cluster>>,
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// Gate verdicts per (target, commit).
+    gates: Mutex<HashMap<(String, String), gate::Verdict>>,
     /// Names this replica in Events and statuses.
     pub identity: String,
 }
@@ -109,6 +112,7 @@ impl Engine {
             repos,
             clients: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
             identity,
             source,
             settings,
@@ -316,6 +320,13 @@ impl Engine {
             .get(&target.name)
             .cloned()
             .unwrap_or_else(|| Err("not rendered".into()));
+        if let Some(g) = &target.gate
+            && !self
+                .gate_passed(&job, &current, &target, g, &clusters)
+                .await
+        {
+            return;
+        }
         let mut work = Vec::new();
         for c in clusters {
             let me = self.clone();
@@ -447,6 +458,110 @@ impl Engine {
                 fail(message);
             }
         }
+    }
+
+    /// Runs (or recalls) the target's pipeline gate for the current commit. While it runs
+    /// the target's clusters show `waiting`; a failed run marks them failed until a new
+    /// commit comes; an error reaching Tekton retries later.
+    async fn gate_passed(
+        self: &Arc<Self>,
+        job: &Job,
+        current: &Arc<Current>,
+        target: &Target,
+        g: &config::Gate,
+        clusters: &[config::Cluster],
+    ) -> bool {
+        let repository = self.repos[job.key.0].watched.spec.url.to_string();
+        let commit = current.commit.to_string();
+        let key = (target.name.clone(), commit.clone());
+        let known = self
+            .gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let mark = |phase: Phase, message: &str| {
+            for c in clusters {
+                self.board.update(&repository, &target.name, &c.name, |r| {
+                    r.phase = phase;
+                    r.desired_commit = Some(commit.clone());
+                    r.message = message.to_string();
+                });
+            }
+        };
+        let verdict = match known {
+            Some(v) => Ok(v),
+            None => {
+                mark(
+                    Phase::Waiting,
+                    &format!("pipeline gate {} running", g.pipeline),
+                );
+                let verdict = self.run_gate(job.key.0, current, target, g).await;
+                if let Ok(v) = &verdict {
+                    self.gates
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(key, v.clone());
+                }
+                verdict
+            }
+        };
+        match verdict {
+            Ok(gate::Verdict::Passed(_)) => true,
+            Ok(gate::Verdict::Failed(message)) => {
+                mark(Phase::Failed, &format!("pipeline gate failed: {message}"));
+                false
+            }
+            Err(message) => {
+                mark(Phase::Failed, &format!("pipeline gate: {message}"));
+                for c in clusters {
+                    self.retry_later(job, &c.name);
+                }
+                false
+            }
+        }
+    }
+
+    async fn run_gate(
+        &self,
+        repo: usize,
+        current: &Arc<Current>,
+        target: &Target,
+        g: &config::Gate,
+    ) -> Result<gate::Verdict, String> {
+        let url = self.repos[repo].watched.spec.url.clone();
+        let (source, commit, g2) = (self.source.clone(), current.commit, g.clone());
+        let pipeline = tokio::task::spawn_blocking(move || {
+            let snapshot = source
+                .snapshot(&url, commit, TreeMode::Objects)
+                .map_err(|e| e.to_string())?;
+            gate::pipeline_at(snapshot.fs(), snapshot.root(), &g2)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let cluster_cfg = current
+            .project
+            .clusters
+            .iter()
+            .find(|c| c.name == g.cluster)
+            .ok_or_else(|| format!("no cluster {:?}", g.cluster))?
+            .clone();
+        let client = self.client(&cluster_cfg).await?;
+        let repository = self.repos[repo]
+            .watched
+            .github
+            .clone()
+            .unwrap_or_else(|| self.repos[repo].watched.spec.url.to_string());
+        gate::run(
+            client.client,
+            &pipeline,
+            g,
+            &repository,
+            &self.repos[repo].watched.spec.url.to_string(),
+            &target.name,
+            &current.commit.to_string(),
+        )
+        .await
     }
 
     /// Queues this cluster of the job's target again, after an exponential backoff.

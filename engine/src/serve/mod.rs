@@ -7,6 +7,7 @@
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod gate;
 pub mod http;
 pub mod queue;
 pub mod state;

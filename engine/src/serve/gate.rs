@@ -1,0 +1,122 @@
+//! Pipeline gates: before a target's new commit is deployed, the repository's CI runs as
+//! a typed Tekton PipelineRun (built from the Pipeline defined at that very commit) and is
+//! followed to its end, with re-submission and backoff; only a success lets the sync go.
+
+use std::path::Path;
+
+use keelson_pipelines::builder::{LABEL_COMMIT, LABEL_TARGET, RunBuilder, Source as RunSource};
+use keelson_pipelines::model::{Pipeline, PipelineRun, TektonObject};
+use keelson_pipelines::run::{CancelToken, RetryPolicy, Runner, ending_of};
+use kube::Api;
+use kube::api::ListParams;
+
+use crate::config::Gate;
+use crate::render::FileSystem;
+
+/// How a gate ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The run succeeded (its name).
+    Passed(String),
+    /// The run failed; this commit is not deployed (a later commit runs the gate again).
+    Failed(String),
+}
+
+/// Finds the gate's Pipeline among the definitions in the repository tree.
+pub fn pipeline_at(fs: &dyn FileSystem, root: &Path, gate: &Gate) -> Result<Pipeline, String> {
+    let dir = root.join(&gate.definitions);
+    let report = crate::pipelines::check_in(fs, &[dir.clone()]).map_err(|e| e.to_string())?;
+    if let Some(f) = report.findings.first() {
+        return Err(format!(
+            "{}: {} {}: {}",
+            f.source, f.object, f.path, f.message
+        ));
+    }
+    report
+        .objects
+        .into_iter()
+        .find_map(|(_, o)| match o {
+            TektonObject::Pipeline(p)
+                if p.metadata.name.as_deref() == Some(gate.pipeline.as_str()) =>
+            {
+                Some(p)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| format!("no Pipeline {:?} in {}", gate.pipeline, dir.display()))
+}
+
+/// Runs the gate for `target` at `commit` on `client`'s cluster. Param values may name
+/// `$(keelson.commit)`, `$(keelson.repository)` (the clone URL) and `$(keelson.target)`. A run of the same
+/// target and commit that already succeeded (an engine restart) counts, without a new one.
+pub async fn run(
+    client: kube::Client,
+    pipeline: &Pipeline,
+    gate: &Gate,
+    repository: &str,
+    clone_url: &str,
+    target: &str,
+    commit: &str,
+) -> Result<Verdict, String> {
+    let api: Api<PipelineRun> = Api::namespaced(client.clone(), &gate.namespace);
+    let selector = format!(
+        "{LABEL_COMMIT}={},{LABEL_TARGET}={}",
+        keelson_pipelines::builder::label_value(commit),
+        keelson_pipelines::builder::label_value(target)
+    );
+    let earlier = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| format!("listing PipelineRuns in {}: {e}", gate.namespace))?;
+    if let Some(done) = earlier
+        .items
+        .iter()
+        .find(|r| ending_of(r).is_some() && keelson_pipelines::run::classify_run(r).is_none())
+    {
+        return Ok(Verdict::Passed(
+            done.metadata.name.clone().unwrap_or_default(),
+        ));
+    }
+    let mut builder = RunBuilder::for_pipeline(pipeline)
+        .namespace(&gate.namespace)
+        .source(&RunSource {
+            repository: repository.to_string(),
+            commit: commit.to_string(),
+            target: target.to_string(),
+        });
+    for (k, v) in &gate.params {
+        let v = v
+            .replace("$(keelson.commit)", commit)
+            .replace("$(keelson.repository)", clone_url)
+            .replace("$(keelson.target)", target);
+        builder = builder.param_text(k, v);
+    }
+    if let Some(sa) = &gate.service_account {
+        builder = builder.service_account(sa);
+    }
+    if let Some(t) = &gate.timeout {
+        builder = builder.timeouts(Some(t.as_str().into()), None, None);
+    }
+    let run = builder.build().map_err(|e| e.to_string())?;
+    let policy = RetryPolicy {
+        max_attempts: gate.attempts,
+        initial_delay: std::time::Duration::from_secs(5),
+        ..RetryPolicy::default()
+    };
+    let mut log = |e: &keelson_pipelines::watch::Event| tracing::info!(target, event = %e, "gate");
+    let report = Runner::new(client)
+        .policy(policy)
+        .durable(true)
+        .run(&run, &mut log, &mut CancelToken::never())
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = report
+        .attempts
+        .last()
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    Ok(match report.failure() {
+        None => Verdict::Passed(name),
+        Some(f) => Verdict::Failed(format!("PipelineRun {name}: {}", f.reason())),
+    })
+}
