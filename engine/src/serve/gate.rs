@@ -25,7 +25,7 @@ pub enum Verdict {
 /// Finds the gate's Pipeline among the definitions in the repository tree.
 pub fn pipeline_at(fs: &dyn FileSystem, root: &Path, gate: &Gate) -> Result<Pipeline, String> {
     let dir = root.join(&gate.definitions);
-    let report = crate::pipelines::check_in(fs, &[dir.clone()]).map_err(|e| e.to_string())?;
+    let report = crate::pipelines::check_in(fs, std::slice::from_ref(&dir)).map_err(|e| e.to_string())?;
     if let Some(f) = report.findings.first() {
         return Err(format!(
             "{}: {} {}: {}",
