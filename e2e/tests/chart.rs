@@ -1,0 +1,950 @@
+//! The Helm chart (`chart/`), with helm built from source at a pinned version
+//! (`e2e/tools/helm.sh`): `helm lint` and `helm template`, the promises of the rendered
+//! objects (unprivileged pod, probes, config naming only mounted files, narrow RBAC), a
+//! server-side dry-run of every rendered object against a real cluster, keelson syncing
+//! its own rendered chart, and the chart's ServiceAccount syncing and pruning a target with
+//! exactly the rights the chart grants — and being refused the rest.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use keelson::config::Project;
+use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
+use keelson_e2e::ControlPlane;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::{self, Scope};
+use kube::{Client, core::GroupVersionKind};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+/// The chart under test.
+fn chart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../chart")
+}
+
+/// The Go module whose published CRDs define `ServiceMonitor` (the chart's optional one).
+const PROMETHEUS_OPERATOR: &str = "github.com/prometheus-operator/prometheus-operator@v0.85.0";
+
+/// Values that turn every option of the chart on.
+const FULL: &[&str] = &[
+    "replicaCount=3",
+    "webhook.existingSecret=keelson-webhook",
+    "github.existingSecret=keelson-github",
+    "gitCredentials[0].name=deploy-git",
+    "clusters.kubeconfigSecrets[0].name=prod-kubeconfig",
+    "clusters.kubeconfigSecrets[0].access=api",
+    "clusters.kubeconfigSecrets[1].name=edge-kubeconfig",
+    "clusters.kubeconfigSecrets[1].access=mount",
+    "serviceMonitor.enabled=true",
+    "rbac.tekton.enabled=true",
+    "config.repositories[0].url=https://github.com/example/deploy.git",
+    "config.repositories[0].ref=main",
+];
+
+/// helm: `$KEELSON_HELM` when set, else built (once, cached) by e2e/tools/helm.sh.
+fn helm() -> &'static Path {
+    static HELM: OnceLock<PathBuf> = OnceLock::new();
+    HELM.get_or_init(|| {
+        if let Some(p) = std::env::var_os("KEELSON_HELM").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/helm.sh");
+        let out = Command::new("bash").arg(&script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "building helm failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{:x}{}",
+        nanos % 0xfffff,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs helm with `args` then `--set` for each of `set`: stdout, or stderr on failure.
+fn run_helm(args: &[&str], set: &[&str]) -> Result<String, String> {
+    let mut cmd = Command::new(helm());
+    cmd.args(args);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The Kubernetes version of the test clusters (`e2e/controlplane/versions.env`): helm
+/// built with `go install` carries no default of its own that the chart would accept.
+fn kube_version() -> String {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("controlplane/versions.env");
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("KUBE_VERSION="))
+        .unwrap_or_else(|| panic!("{} has no KUBE_VERSION", file.display()))
+        .trim()
+        .to_string()
+}
+
+/// `helm template RELEASE chart/ --namespace NAMESPACE --set …`, as YAML text.
+fn template_text(release: &str, namespace: &str, set: &[&str]) -> Result<String, String> {
+    let chart = chart().display().to_string();
+    let kube = kube_version();
+    run_helm(
+        &[
+            "template",
+            release,
+            &chart,
+            "--namespace",
+            namespace,
+            "--kube-version",
+            &kube,
+        ],
+        set,
+    )
+}
+
+/// The rendered objects of [`template_text`].
+fn template(release: &str, namespace: &str, set: &[&str]) -> Vec<Value> {
+    let text = template_text(release, namespace, set).unwrap_or_else(|e| panic!("{e}"));
+    keelson::yaml::documents(&text).unwrap()
+}
+
+fn kind_name(o: &Value) -> String {
+    format!(
+        "{}/{}",
+        o["kind"].as_str().unwrap_or("?"),
+        o["metadata"]["name"].as_str().unwrap_or("?")
+    )
+}
+
+/// The one object of this kind whose name ends with `suffix`.
+fn one<'a>(objects: &'a [Value], kind: &str, suffix: &str) -> &'a Value {
+    let found: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .filter(|o| o["metadata"]["name"].as_str().unwrap().ends_with(suffix))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {kind} named …{suffix}, got {:?}",
+        found.iter().map(|o| kind_name(o)).collect::<Vec<_>>()
+    );
+    found[0]
+}
+
+fn of_kind<'a>(objects: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> {
+    objects.iter().filter(move |o| o["kind"] == kind)
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- helm lint / template
+
+#[test]
+fn helm_lint_is_clean_with_default_and_with_every_option() {
+    let chart = chart().display().to_string();
+    for set in [&[][..], FULL] {
+        let out = run_helm(
+            &["lint", "--strict", &chart, "--kube-version", &kube_version()],
+            set,
+        )
+            .unwrap_or_else(|e| panic!("helm lint --strict failed with {set:?}:\n{e}"));
+        assert!(out.contains("0 chart(s) failed"), "{out}");
+    }
+}
+
+#[test]
+fn the_values_schema_refuses_typos_and_impossible_choices() {
+    for (set, mentions) in [
+        (&["replicas=2"][..], "replicas"),
+        (
+            &[
+                "clusters.kubeconfigSecrets[0].name=k",
+                "clusters.kubeconfigSecrets[0].access=file",
+            ][..],
+            "access",
+        ),
+        (&["image.digest=latest"][..], "digest"),
+        (&["webhook.port=70000"][..], "port"),
+        (
+            &["rbac.manage.resources[0].apiGroups[0]=apps"][..],
+            "resources",
+        ),
+    ] {
+        let err = template_text("keelson", "keelson-system", set)
+            .expect_err(&format!("{set:?} must be refused"));
+        assert!(
+            err.contains("schema") && err.contains(mentions),
+            "{set:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files() {
+    let objects = template("kc", "gitops", FULL);
+    let deploy = one(&objects, "Deployment", "kc-keelson");
+    assert_eq!(deploy["spec"]["replicas"], 3);
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(pod["serviceAccountName"], "kc-keelson");
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        strings(&c["securityContext"]["capabilities"]["drop"]),
+        ["ALL"]
+    );
+    assert!(c["resources"]["requests"]["cpu"].is_string());
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert_eq!(
+        strings(&c["args"]),
+        ["serve", "--config", "/etc/keelson/config/config.yaml"]
+    );
+
+    let ports: BTreeMap<&str, u64> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["containerPort"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        BTreeMap::from([("metrics", 9090), ("webhook", 8080)])
+    );
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path);
+        assert_eq!(c[probe]["httpGet"]["port"], "metrics");
+    }
+
+    // Mount path → the volume behind it.
+    let volumes: BTreeMap<&str, &Value> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v))
+        .collect();
+    let mounts: Vec<(&str, &Value, bool)> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap(),
+                volumes[m["name"].as_str().unwrap()],
+                m["readOnly"] == true,
+            )
+        })
+        .collect();
+    let volume_of = |file: &str| -> (&Value, bool) {
+        let (_, v, ro) = mounts
+            .iter()
+            .filter(|(dir, _, _)| file.starts_with(&format!("{dir}/")) || file == *dir)
+            .max_by_key(|(dir, _, _)| dir.len())
+            .unwrap_or_else(|| panic!("{file} is under no volume mount"));
+        (*v, *ro)
+    };
+    let secret_file = |file: &str, secret: &str, key: &str| {
+        let (v, ro) = volume_of(file);
+        assert!(ro, "{file} must be mounted read-only");
+        assert_eq!(v["secret"]["secretName"], secret, "{file}");
+        assert!(file.ends_with(&format!("/{key}")), "{file}");
+    };
+
+    let cm = one(&objects, "ConfigMap", "kc-keelson");
+    let config: Value =
+        keelson::yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let (config_volume, ro) = volume_of("/etc/keelson/config/config.yaml");
+    assert!(ro);
+    assert_eq!(config_volume["configMap"]["name"], "kc-keelson");
+    secret_file(
+        config["webhook"]["secretFile"].as_str().unwrap(),
+        "keelson-webhook",
+        "secret",
+    );
+    secret_file(
+        config["github"]["tokenFile"].as_str().unwrap(),
+        "keelson-github",
+        "token",
+    );
+    assert_eq!(config["webhook"]["listen"], "0.0.0.0:8080");
+    assert_eq!(config["metrics"]["listen"], "0.0.0.0:9090");
+    assert_eq!(config["leases"]["namespace"], "gitops");
+    assert_eq!(
+        config["repositories"][0]["url"],
+        "https://github.com/example/deploy.git"
+    );
+    // The state directory is the one writable place besides /tmp, and the git cache is in it.
+    let state = config["stateDir"].as_str().unwrap();
+    let (state_volume, ro) = volume_of(state);
+    assert!(!ro && state_volume["emptyDir"].is_object());
+    let env: BTreeMap<&str, &Value> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e))
+        .collect();
+    assert!(
+        env["KEELSON_CACHE_DIR"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with(state)
+    );
+    assert_eq!(
+        env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    // Credentials are mounted, kubeconfigs only where asked (`access: mount`).
+    volume_of("/etc/keelson/git/deploy-git/token");
+    assert_eq!(
+        volume_of("/etc/keelson/kubeconfigs/edge-kubeconfig/kubeconfig").0["secret"]["secretName"],
+        "edge-kubeconfig"
+    );
+    assert!(
+        !mounts.iter().any(|(d, _, _)| d.contains("prod-kubeconfig")),
+        "an `access: api` kubeconfig is read through the API, not mounted"
+    );
+
+    // The Service reaches both ports by name; the ServiceMonitor scrapes this Service.
+    let svc = one(&objects, "Service", "kc-keelson");
+    for p in svc["spec"]["ports"].as_array().unwrap() {
+        assert!(ports.contains_key(p["targetPort"].as_str().unwrap()), "{p}");
+    }
+    let selector = &svc["spec"]["selector"];
+    for (k, v) in selector.as_object().unwrap() {
+        assert_eq!(&deploy["spec"]["template"]["metadata"]["labels"][k], v);
+    }
+    let sm = one(&objects, "ServiceMonitor", "kc-keelson");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&svc["metadata"]["labels"][k], v);
+    }
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+
+    // A changed config restarts the pods.
+    let checksum = |objects: &[Value]| {
+        one(objects, "Deployment", "kc-keelson")["spec"]["template"]["metadata"]["annotations"]
+            ["checksum/config"]
+            .clone()
+    };
+    let mut other = FULL.to_vec();
+    other.push("config.repositories[0].ref=release");
+    assert_ne!(
+        checksum(&objects),
+        checksum(&template("kc", "gitops", &other))
+    );
+    assert_eq!(
+        checksum(&objects),
+        checksum(&template("kc", "gitops", FULL))
+    );
+
+    // Without a webhook Secret the receiver is off: no port, no config, no Service port.
+    let objects = template("kc", "gitops", &[]);
+    let cm = one(&objects, "ConfigMap", "kc-keelson");
+    let config: Value =
+        keelson::yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    assert!(config.get("webhook").is_none() && config.get("github").is_none());
+    let svc = one(&objects, "Service", "kc-keelson");
+    assert_eq!(svc["spec"]["ports"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn rbac_grants_each_need_narrowly_and_nothing_broad() {
+    let objects = template("kr", "gitops", FULL);
+    let sa = "kr-keelson";
+    // No wildcard and no privilege-granting verb anywhere.
+    for role in of_kind(&objects, "Role").chain(of_kind(&objects, "ClusterRole")) {
+        for rule in role["rules"].as_array().unwrap() {
+            for field in ["apiGroups", "resources", "verbs"] {
+                assert!(
+                    !strings(&rule[field]).contains(&"*"),
+                    "{}: {rule}",
+                    kind_name(role)
+                );
+            }
+            for verb in ["escalate", "bind", "impersonate", "deletecollection"] {
+                assert!(
+                    !strings(&rule["verbs"]).contains(&verb),
+                    "{}: {rule}",
+                    kind_name(role)
+                );
+            }
+            for resource in [
+                "pods/exec",
+                "nodes",
+                "clusterroles",
+                "roles",
+                "rolebindings",
+            ] {
+                assert!(
+                    !strings(&rule["resources"]).contains(&resource),
+                    "{}: {rule}",
+                    kind_name(role)
+                );
+            }
+        }
+    }
+    // Secrets: the inventory namespace's (ApplySet parents), and one kubeconfig by name.
+    let mut secret_grants = Vec::new();
+    for role in of_kind(&objects, "Role").chain(of_kind(&objects, "ClusterRole")) {
+        for rule in role["rules"].as_array().unwrap() {
+            if strings(&rule["resources"]).contains(&"secrets") {
+                secret_grants.push((
+                    role["kind"].as_str().unwrap(),
+                    role["metadata"]["namespace"].as_str().unwrap_or(""),
+                    strings(&rule["resourceNames"]),
+                    strings(&rule["verbs"]),
+                ));
+            }
+        }
+    }
+    secret_grants.sort();
+    assert_eq!(
+        secret_grants,
+        [
+            ("Role", "gitops", vec!["prod-kubeconfig"], vec!["get"]),
+            (
+                "Role",
+                "keelson-system",
+                vec![],
+                vec!["get", "list", "watch", "create", "patch", "delete"]
+            ),
+        ]
+    );
+    // The cluster-wide role touches namespaces only for keelson-system beyond the managed kinds.
+    let manage = one(&objects, "ClusterRole", "kr-keelson-manage");
+    let ns_rule = manage["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| !strings(&r["resourceNames"]).is_empty())
+        .unwrap();
+    assert_eq!(strings(&ns_rule["resourceNames"]), ["keelson-system"]);
+    assert_eq!(strings(&ns_rule["verbs"]), ["get", "patch"]);
+    // Leases in the release namespace only; Tekton runs where asked.
+    let leases = one(&objects, "Role", "kr-keelson-leases");
+    assert_eq!(leases["metadata"]["namespace"], "gitops");
+    assert_eq!(strings(&leases["rules"][0]["resources"]), ["leases"]);
+    let tekton = one(&objects, "Role", "kr-keelson-tekton");
+    assert_eq!(strings(&tekton["rules"][0]["resources"]), ["pipelineruns"]);
+    // Every Role is bound, to this ServiceAccount only.
+    for role in of_kind(&objects, "Role").chain(of_kind(&objects, "ClusterRole")) {
+        let binding_kind = if role["kind"] == "Role" {
+            "RoleBinding"
+        } else {
+            "ClusterRoleBinding"
+        };
+        let binding = of_kind(&objects, binding_kind)
+            .find(|b| {
+                b["roleRef"]["name"] == role["metadata"]["name"]
+                    && b["metadata"]["namespace"] == role["metadata"]["namespace"]
+            })
+            .unwrap_or_else(|| panic!("{} is not bound", kind_name(role)));
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": sa, "namespace": "gitops"}])
+        );
+    }
+    // Managing only other clusters: nothing cluster-wide, no inventory access here.
+    let objects = template("kr", "gitops", &["clusters.inCluster=false"]);
+    assert_eq!(of_kind(&objects, "ClusterRole").count(), 0);
+    assert!(of_kind(&objects, "Role").all(|r| r["metadata"]["namespace"] == "gitops"));
+    // rbac.create=false: no RBAC object at all.
+    let objects = template("kr", "gitops", &["rbac.create=false"]);
+    assert!(objects.iter().all(|o| {
+        o["apiVersion"]
+            .as_str()
+            .is_some_and(|v| !v.starts_with("rbac.authorization.k8s.io"))
+    }));
+}
+
+// ------------------------------------------------------------------ against a real cluster
+
+async fn client() -> Client {
+    ControlPlane::shared().clusters()[0].client().await.unwrap()
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("creating namespace {name}: {e}"),
+    }
+}
+
+/// Installs the ServiceMonitor CRD published by the Prometheus Operator (pinned module),
+/// once per test binary, and waits until it is Established.
+async fn install_service_monitor_crd(client: &Client) {
+    static INSTALLED: OnceCell<()> = OnceCell::const_new();
+    INSTALLED
+        .get_or_init(|| async {
+            let out = Command::new("go")
+                .args(["mod", "download", "-json", PROMETHEUS_OPERATOR])
+                .current_dir(std::env::temp_dir())
+                .output()
+                .expect("go runs (the ServiceMonitor CRD comes from the Go module proxy)");
+            let info: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "go mod download {PROMETHEUS_OPERATOR}: {e}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+            let dir = info["Dir"]
+                .as_str()
+                .unwrap_or_else(|| panic!("go mod download {PROMETHEUS_OPERATOR}: {info}"));
+            let file = Path::new(dir)
+                .join("example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml");
+            let crd: Value =
+                keelson::yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let name = crd["metadata"]["name"].as_str().unwrap().to_string();
+            let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+            crds.patch(
+                &name,
+                &PatchParams::apply("keelson-e2e").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("installing {}: {e}", file.display()));
+            let established = async {
+                loop {
+                    let crd = crds.get(&name).await.unwrap();
+                    if crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    }) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(60), established)
+                .await
+                .unwrap_or_else(|_| panic!("CRD {name} not Established within 60 s"));
+        })
+        .await;
+}
+
+/// Server-side applies every object (field manager `keelson-chart-test`), for real or as a
+/// dry-run; returns one line per refused object.
+async fn apply_all(client: &Client, objects: &[Value], dry_run: bool) -> Vec<String> {
+    let mut errors = Vec::new();
+    for o in objects {
+        let (group, version) = match o["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", o["apiVersion"].as_str().unwrap()),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, o["kind"].as_str().unwrap());
+        let (resource, caps) = match discovery::pinned_kind(client, &gvk).await {
+            Ok(found) => found,
+            Err(e) => {
+                errors.push(format!("{}: not served: {e}", kind_name(o)));
+                continue;
+            }
+        };
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => Api::namespaced_with(
+                client.clone(),
+                o["metadata"]["namespace"].as_str().unwrap_or("default"),
+                &resource,
+            ),
+            Scope::Cluster => Api::all_with(client.clone(), &resource),
+        };
+        let mut params = PatchParams::apply("keelson-chart-test").force();
+        params.dry_run = dry_run;
+        if let Err(e) = api
+            .patch(
+                o["metadata"]["name"].as_str().unwrap(),
+                &params,
+                &Patch::Apply(o),
+            )
+            .await
+        {
+            errors.push(format!("{}: {e}", kind_name(o)));
+        }
+    }
+    errors
+}
+
+#[tokio::test]
+async fn every_rendered_object_passes_a_server_side_dry_run() {
+    let client = client().await;
+    install_service_monitor_crd(&client).await;
+    create_namespace(&client, "keelson-system").await;
+    for set in [&[][..], FULL] {
+        let ns = unique("chart-dry");
+        create_namespace(&client, &ns).await;
+        let objects = template(&unique("dry"), &ns, set);
+        assert!(objects.len() >= 10, "{objects:?}");
+        let errors = apply_all(&client, &objects, true).await;
+        assert!(errors.is_empty(), "with {set:?}:\n{}", errors.join("\n"));
+    }
+}
+
+fn ok<T: std::fmt::Debug>(o: &Outcome<T>) -> &T {
+    match &o.result {
+        OutcomeResult::Ok(v) => v,
+        OutcomeResult::Error(e) => panic!("{} on {}: {e}", o.target, o.cluster),
+    }
+}
+
+/// A GitOps repository on disk with one target `app` (directory `app/`) on one cluster.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new(target: &str, kubeconfig: &Path, context: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("keelson.yaml"),
+            format!(
+                "clusters:\n- name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: {context}, path: {}}}\n\
+                 targets:\n- name: {target}\n  path: app\n  clusterSelector: {{all: \"yes\"}}\n  sync: {{prune: true}}\n",
+                kubeconfig.display()
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("app")).unwrap();
+        Repo { dir }
+    }
+
+    /// Writes the target's objects (a YAML stream) and its kustomization.
+    fn objects(&self, yaml: &str) {
+        let app = self.dir.path().join("app");
+        std::fs::write(app.join("objects.yaml"), yaml).unwrap();
+        std::fs::write(
+            app.join("kustomization.yaml"),
+            "resources:\n- objects.yaml\n",
+        )
+        .unwrap();
+    }
+
+    async fn sync(&self) -> Vec<Outcome<keelson::apply::Report>> {
+        let project = Project::load(self.dir.path()).unwrap();
+        sync::sync(
+            self.dir.path(),
+            &project,
+            &Selection::default(),
+            &Overrides::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn diff(&self) -> Vec<Outcome<keelson::plan::Plan>> {
+        let project = Project::load(self.dir.path()).unwrap();
+        sync::diff(self.dir.path(), &project, &Selection::default())
+            .await
+            .unwrap()
+    }
+}
+
+fn namespace_yaml(name: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n---\n")
+}
+
+#[tokio::test]
+async fn keelson_syncs_its_own_rendered_chart_and_prunes_what_a_new_render_drops() {
+    let client = client().await;
+    install_service_monitor_crd(&client).await;
+    create_namespace(&client, "keelson-system").await;
+    let ns = unique("chart-self");
+    let release = unique("self");
+    let kubeconfig = ControlPlane::shared().kubeconfig();
+    let repo = Repo::new(&release, kubeconfig, "e2e-1");
+    let render = |set: &[&str]| {
+        let text = template_text(&release, &ns, set).unwrap_or_else(|e| panic!("{e}"));
+        format!("{}{text}", namespace_yaml(&ns))
+    };
+
+    repo.objects(&render(FULL));
+    let expected = template(&release, &ns, FULL).len() + 1;
+    for o in repo.sync().await {
+        assert_eq!(ok(&o).applied.len(), expected, "{:#?}", ok(&o));
+    }
+    // Nothing the API server defaults shows as drift: the chart is stable under apply.
+    for o in repo.diff().await {
+        let plan = ok(&o);
+        assert!(!plan.has_changes(), "second diff must be empty: {plan:#?}");
+    }
+    let tekton_role = format!("{release}-keelson-tekton");
+    let roles: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::api::ApiResource::erase::<k8s_openapi::api::rbac::v1::Role>(&()),
+    );
+    assert!(roles.get_opt(&tekton_role).await.unwrap().is_some());
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &ns);
+    let name = format!("{release}-keelson");
+    assert_eq!(deployments.get(&name).await.unwrap().spec.replicas, Some(3));
+
+    // A new render without Tekton gates and with one replica: the Role goes, the rest updates.
+    let mut set = FULL.to_vec();
+    set.retain(|s| !s.starts_with("rbac.tekton") && !s.starts_with("replicaCount"));
+    repo.objects(&render(&set));
+    for o in repo.sync().await {
+        let report = ok(&o);
+        assert_eq!(report.pruned.len(), 2, "Role and RoleBinding: {report:#?}");
+    }
+    assert!(roles.get_opt(&tekton_role).await.unwrap().is_none());
+    assert_eq!(deployments.get(&name).await.unwrap().spec.replicas, Some(1));
+    cleanup(&client, &ns, &release).await;
+}
+
+/// A kubeconfig whose only context (`sa`) authenticates as the ServiceAccount with a
+/// short-lived token (TokenRequest), against cluster e2e-1.
+async fn service_account_kubeconfig(client: &Client, ns: &str, sa: &str, dir: &Path) -> PathBuf {
+    let request: TokenRequest = serde_json::from_value(json!({
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .unwrap();
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_token_request(sa, &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let admin = kube::config::Kubeconfig::read_from(ControlPlane::shared().kubeconfig()).unwrap();
+    let context = admin
+        .contexts
+        .iter()
+        .find(|c| c.name == "e2e-1")
+        .and_then(|c| c.context.clone())
+        .unwrap();
+    let cluster = admin
+        .clusters
+        .iter()
+        .find(|c| c.name == context.cluster)
+        .unwrap();
+    let kubeconfig = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "e2e-1", "cluster": serde_json::to_value(cluster.cluster.clone().unwrap()).unwrap()}],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "e2e-1", "user": "sa"}}],
+        "current-context": "sa",
+    });
+    let path = dir.join("sa-kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
+    path
+}
+
+/// Asks the API server whether `user` may do this (SubjectAccessReview).
+async fn allowed(
+    client: &Client,
+    user: &str,
+    ns: Option<&str>,
+    verb: &str,
+    group: &str,
+    resource: &str,
+) -> bool {
+    let sa_ns = user.split(':').nth(2).unwrap();
+    let review: SubjectAccessReview = serde_json::from_value(json!({
+        "spec": {
+            "user": user,
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{sa_ns}"), "system:authenticated"],
+            "resourceAttributes": {"namespace": ns, "verb": verb, "group": group, "resource": resource},
+        }
+    }))
+    .unwrap();
+    Api::<SubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .allowed
+}
+
+#[tokio::test]
+async fn the_charts_service_account_can_sync_and_prune_a_target_and_no_more() {
+    let client = client().await;
+    create_namespace(&client, "keelson-system").await;
+    let ns = unique("chart-sa");
+    let release = unique("sa");
+    create_namespace(&client, &ns).await;
+    let errors = apply_all(&client, &template(&release, &ns, &[]), false).await;
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let sa = format!("{release}-keelson");
+
+    // A target of the kinds the example deploys, synced as the ServiceAccount.
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&client, &ns, &sa, tmp.path()).await;
+    let app = unique("chart-app");
+    let repo = Repo::new(&unique("sa-target"), &kubeconfig, "sa");
+    let objects = |with_config: bool| {
+        let mut s = namespace_yaml(&app);
+        s.push_str(&format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {app}}}\n\
+             spec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n\
+             \x20   spec: {{containers: [{{name: web, image: nginx:1.27}}]}}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {app}}}\n\
+             spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}\n---\n\
+             apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: web, namespace: {app}}}\n\
+             spec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  minReplicas: 1\n  maxReplicas: 3\n---\n\
+             apiVersion: v1\nkind: LimitRange\nmetadata: {{name: limits, namespace: {app}}}\n\
+             spec: {{limits: [{{type: Container, default: {{memory: 256Mi}}}}]}}\n---\n\
+             apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: quota, namespace: {app}}}\n\
+             spec: {{hard: {{pods: \"20\"}}}}\n"
+        ));
+        if with_config {
+            s.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {app}}}\ndata: {{k: v}}\n"
+            ));
+        }
+        s
+    };
+    repo.objects(&objects(true));
+    for o in repo.sync().await {
+        assert_eq!(ok(&o).applied.len(), 7, "{:#?}", ok(&o));
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &app);
+    assert!(config_maps.get_opt("settings").await.unwrap().is_some());
+    repo.objects(&objects(false));
+    for o in repo.sync().await {
+        assert_eq!(ok(&o).pruned.len(), 1, "{:#?}", ok(&o));
+    }
+    assert!(config_maps.get_opt("settings").await.unwrap().is_none());
+
+    // And no more than that.
+    let user = format!("system:serviceaccount:{ns}:{sa}");
+    for (ns, verb, group, resource, expect) in [
+        (
+            Some(ns.as_str()),
+            "update",
+            "coordination.k8s.io",
+            "leases",
+            true,
+        ),
+        (Some("keelson-system"), "patch", "", "secrets", true),
+        (
+            Some("keelson-system"),
+            "create",
+            "events.k8s.io",
+            "events",
+            true,
+        ),
+        (Some(ns.as_str()), "get", "", "secrets", false),
+        (None, "list", "", "secrets", false),
+        (Some("kube-system"), "get", "", "secrets", false),
+        (
+            Some("kube-system"),
+            "update",
+            "coordination.k8s.io",
+            "leases",
+            false,
+        ),
+        (Some(app.as_str()), "create", "", "pods", false),
+        (
+            None,
+            "create",
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            false,
+        ),
+        (
+            Some(app.as_str()),
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            false,
+        ),
+        (
+            None,
+            "create",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            false,
+        ),
+        (None, "impersonate", "", "users", false),
+        (None, "get", "", "nodes", false),
+        (
+            Some(ns.as_str()),
+            "create",
+            "tekton.dev",
+            "pipelineruns",
+            false,
+        ),
+    ] {
+        assert_eq!(
+            allowed(&client, &user, ns, verb, group, resource).await,
+            expect,
+            "{verb} {group}/{resource} in {ns:?}"
+        );
+    }
+    cleanup(&client, &ns, &release).await;
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&app, &Default::default())
+        .await;
+}
+
+/// Removes what a test installed: its namespace, its cluster-wide RBAC and its Roles in
+/// keelson-system (namespaces are only marked for deletion: no controller-manager runs).
+async fn cleanup(client: &Client, ns: &str, release: &str) {
+    let name = format!("{release}-keelson-manage");
+    let dp = Default::default();
+    let _ = Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(client.clone())
+        .delete(&name, &dp)
+        .await;
+    let _ = Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client.clone())
+        .delete(&name, &dp)
+        .await;
+    let inventory = format!("{release}-keelson-inventory");
+    let _ = Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(client.clone(), "keelson-system")
+        .delete(&inventory, &dp)
+        .await;
+    let _ = Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(
+        client.clone(),
+        "keelson-system",
+    )
+    .delete(&inventory, &dp)
+    .await;
+    let _ = Api::<Namespace>::all(client.clone()).delete(ns, &dp).await;
+}
