@@ -60,29 +60,31 @@ keelson-system
 config: /etc/keelson/config/config.yaml
 webhookSecret: /etc/keelson/webhook/{{ .Values.webhook.key }}
 githubToken: /etc/keelson/github/{{ .Values.github.key }}
+kubeconfig: /etc/keelson/kubeconfig/{{ .Values.clusters.kubeconfig.key }}
 state: /var/lib/keelson
 {{- end }}
 
-{{/* keelson serve's config file: the user's `config`, with the keys the chart owns
-(listen addresses, mounted files, state directory, leases) set by the chart. */}}
+{{/* keelson serve's config file (ServeConfig): the user's `config`, with the keys the
+chart owns (listen addresses, mounted files, state directory) set by the chart. */}}
 {{- define "keelson.config" -}}
+{{- if not .Values.config.repositories }}
+{{- fail "config.repositories: name at least one repository for keelson serve to watch" }}
+{{- end }}
 {{- $paths := include "keelson.paths" . | fromYaml }}
 {{- $owned := dict
   "apiVersion" "keelson.dev/v1alpha1"
-  "kind" "Engine"
-  "stateDir" $paths.state
-  "metrics" (dict "listen" (printf "0.0.0.0:%d" (int .Values.metrics.port)))
-  "leases" (dict
-    "namespace" .Release.Namespace
-    "name" (include "keelson.fullname" .)
-    "durationSeconds" (int .Values.leases.durationSeconds)) }}
+  "kind" "ServeConfig"
+  "listen" (printf "0.0.0.0:%d" (int .Values.http.port))
+  "metricsListen" (printf "0.0.0.0:%d" (int .Values.metrics.port))
+  "stateDir" $paths.state }}
 {{- if .Values.webhook.existingSecret }}
-{{- $_ := set $owned "webhook" (dict
-  "listen" (printf "0.0.0.0:%d" (int .Values.webhook.port))
-  "secretFile" $paths.webhookSecret) }}
+{{- $_ := set $owned "webhook" (dict "secretFile" $paths.webhookSecret) }}
 {{- end }}
 {{- if .Values.github.existingSecret }}
 {{- $_ := set $owned "github" (dict "tokenFile" $paths.githubToken) }}
+{{- end }}
+{{- if .Values.clusters.kubeconfig.existingSecret }}
+{{- $_ := set $owned "kubeconfig" $paths.kubeconfig }}
 {{- end }}
 {{- merge $owned (deepCopy .Values.config) | toYaml }}
 {{- end }}

@@ -17,6 +17,7 @@ use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use keelson::config::Project;
+use keelson::serve::config::{ServeConfig, Settings};
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
 use keelson_e2e::ControlPlane;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -33,9 +34,13 @@ fn chart() -> PathBuf {
 /// The Go module whose published CRDs define `ServiceMonitor` (the chart's optional one).
 const PROMETHEUS_OPERATOR: &str = "github.com/prometheus-operator/prometheus-operator@v0.85.0";
 
+/// The least a release needs: one repository to watch.
+const MINIMAL: &[&str] = &["config.repositories[0].url=https://github.com/example/deploy.git"];
+
 /// Values that turn every option of the chart on.
 const FULL: &[&str] = &[
     "replicaCount=3",
+    "clusters.kubeconfig.existingSecret=keelson-kubeconfig",
     "webhook.existingSecret=keelson-webhook",
     "github.existingSecret=keelson-github",
     "gitCredentials[0].name=deploy-git",
@@ -176,7 +181,7 @@ fn strings(v: &Value) -> Vec<&str> {
 #[test]
 fn helm_lint_is_clean_with_default_and_with_every_option() {
     let chart = chart().display().to_string();
-    for set in [&[][..], FULL] {
+    for set in [MINIMAL, FULL] {
         let out = run_helm(
             &[
                 "lint",
@@ -204,19 +209,37 @@ fn the_values_schema_refuses_typos_and_impossible_choices() {
             "access",
         ),
         (&["image.digest=latest"][..], "digest"),
-        (&["webhook.port=70000"][..], "port"),
+        (&["http.port=70000"][..], "port"),
         (
             &["rbac.manage.resources[0].apiGroups[0]=apps"][..],
             "resources",
         ),
     ] {
-        let err = template_text("keelson", "keelson-system", set)
+        let err = template_text("keelson", "keelson-system", &[MINIMAL, set].concat())
             .expect_err(&format!("{set:?} must be refused"));
         assert!(
             err.contains("schema") && err.contains(mentions),
             "{set:?}: {err}"
         );
     }
+    // keelson serve refuses to start without a repository: so does the chart.
+    let err = template_text("keelson", "keelson-system", &[]).unwrap_err();
+    assert!(
+        err.contains("config.repositories: name at least one repository"),
+        "{err}"
+    );
+}
+
+/// The ConfigMap's config.yaml, parsed and validated as `keelson serve` does.
+fn serve_settings(objects: &[Value], name: &str) -> (Value, Settings) {
+    let cm = one(objects, "ConfigMap", name);
+    let text = cm["data"]["config.yaml"].as_str().unwrap();
+    let config: ServeConfig = keelson::yaml::from_str(text)
+        .unwrap_or_else(|e| panic!("keelson serve cannot read the chart's config: {e}\n{text}"));
+    let settings = config
+        .validate()
+        .unwrap_or_else(|e| panic!("keelson serve refuses the chart's config: {e:?}\n{text}"));
+    (keelson::yaml::from_str(text).unwrap(), settings)
 }
 
 #[test]
@@ -256,13 +279,10 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
             )
         })
         .collect();
-    assert_eq!(
-        ports,
-        BTreeMap::from([("metrics", 9090), ("webhook", 8080)])
-    );
+    assert_eq!(ports, BTreeMap::from([("http", 8080), ("metrics", 9090)]));
     for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         assert_eq!(c[probe]["httpGet"]["path"], path);
-        assert_eq!(c[probe]["httpGet"]["port"], "metrics");
+        assert_eq!(c[probe]["httpGet"]["port"], "http");
     }
 
     // Mount path → the volume behind it.
@@ -299,45 +319,55 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
         assert!(file.ends_with(&format!("/{key}")), "{file}");
     };
 
-    let cm = one(&objects, "ConfigMap", "kc-keelson");
-    let config: Value =
-        keelson::yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let (config, settings) = serve_settings(&objects, "kc-keelson");
     let (config_volume, ro) = volume_of("/etc/keelson/config/config.yaml");
     assert!(ro);
     assert_eq!(config_volume["configMap"]["name"], "kc-keelson");
+    let path = |p: &Option<PathBuf>| p.as_ref().unwrap().display().to_string();
     secret_file(
-        config["webhook"]["secretFile"].as_str().unwrap(),
+        &path(&settings.webhook_secret_file),
         "keelson-webhook",
         "secret",
     );
     secret_file(
-        config["github"]["tokenFile"].as_str().unwrap(),
+        &settings
+            .github
+            .as_ref()
+            .unwrap()
+            .token_file
+            .display()
+            .to_string(),
         "keelson-github",
         "token",
     );
-    assert_eq!(config["webhook"]["listen"], "0.0.0.0:8080");
-    assert_eq!(config["metrics"]["listen"], "0.0.0.0:9090");
-    assert_eq!(config["leases"]["namespace"], "gitops");
+    secret_file(
+        &path(&settings.kubeconfig),
+        "keelson-kubeconfig",
+        "kubeconfig",
+    );
+    assert_eq!(settings.listen.port() as u64, ports["http"]);
+    assert_eq!(
+        settings.metrics_listen.unwrap().port() as u64,
+        ports["metrics"]
+    );
+    assert!(settings.listen.ip().is_unspecified());
     assert_eq!(
         config["repositories"][0]["url"],
         "https://github.com/example/deploy.git"
     );
-    // The state directory is the one writable place besides /tmp, and the git cache is in it.
-    let state = config["stateDir"].as_str().unwrap();
-    let (state_volume, ro) = volume_of(state);
+    assert_eq!(config["repositories"][0]["ref"], "main");
+    // The state directory (git mirrors, render cache) is the one writable place besides /tmp.
+    let state = path(&settings.state_dir);
+    let (state_volume, ro) = volume_of(&state);
     assert!(!ro && state_volume["emptyDir"].is_object());
+    let writable: Vec<&str> = mounts.iter().filter(|m| !m.2).map(|m| m.0).collect();
+    assert_eq!(writable, [state.as_str(), "/tmp"]);
     let env: BTreeMap<&str, &Value> = c["env"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| (e["name"].as_str().unwrap(), e))
         .collect();
-    assert!(
-        env["KEELSON_CACHE_DIR"]["value"]
-            .as_str()
-            .unwrap()
-            .starts_with(state)
-    );
     assert_eq!(
         env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.name"
@@ -385,14 +415,22 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
         checksum(&template("kc", "gitops", FULL))
     );
 
-    // Without a webhook Secret the receiver is off: no port, no config, no Service port.
-    let objects = template("kc", "gitops", &[]);
-    let cm = one(&objects, "ConfigMap", "kc-keelson");
-    let config: Value =
-        keelson::yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
-    assert!(config.get("webhook").is_none() && config.get("github").is_none());
+    // Without the Secrets: no webhook receiver, no statuses, no kubeconfig, nothing mounted
+    // for them; health, status API and metrics are served all the same.
+    let objects = template("kc", "gitops", MINIMAL);
+    let (_, settings) = serve_settings(&objects, "kc-keelson");
+    assert!(settings.webhook_secret_file.is_none());
+    assert!(settings.github.is_none() && settings.kubeconfig.is_none());
+    let deploy = one(&objects, "Deployment", "kc-keelson");
+    let names: Vec<&str> = deploy["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["config", "state", "tmp"]);
     let svc = one(&objects, "Service", "kc-keelson");
-    assert_eq!(svc["spec"]["ports"].as_array().unwrap().len(), 1);
+    assert_eq!(svc["spec"]["ports"].as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -493,11 +531,15 @@ fn rbac_grants_each_need_narrowly_and_nothing_broad() {
         );
     }
     // Managing only other clusters: nothing cluster-wide, no inventory access here.
-    let objects = template("kr", "gitops", &["clusters.inCluster=false"]);
+    let objects = template(
+        "kr",
+        "gitops",
+        &[MINIMAL, &["clusters.inCluster=false"]].concat(),
+    );
     assert_eq!(of_kind(&objects, "ClusterRole").count(), 0);
     assert!(of_kind(&objects, "Role").all(|r| r["metadata"]["namespace"] == "gitops"));
     // rbac.create=false: no RBAC object at all.
-    let objects = template("kr", "gitops", &["rbac.create=false"]);
+    let objects = template("kr", "gitops", &[MINIMAL, &["rbac.create=false"]].concat());
     assert!(objects.iter().all(|o| {
         o["apiVersion"]
             .as_str()
@@ -621,7 +663,7 @@ async fn every_rendered_object_passes_a_server_side_dry_run() {
     let client = client().await;
     install_service_monitor_crd(&client).await;
     create_namespace(&client, "keelson-system").await;
-    for set in [&[][..], FULL] {
+    for set in [MINIMAL, FULL] {
         let ns = unique("chart-dry");
         create_namespace(&client, &ns).await;
         let objects = template(&unique("dry"), &ns, set);
@@ -816,7 +858,7 @@ async fn the_charts_service_account_can_sync_and_prune_a_target_and_no_more() {
     let ns = unique("chart-sa");
     let release = unique("sa");
     create_namespace(&client, &ns).await;
-    let errors = apply_all(&client, &template(&release, &ns, &[]), false).await;
+    let errors = apply_all(&client, &template(&release, &ns, MINIMAL), false).await;
     assert!(errors.is_empty(), "{}", errors.join("\n"));
     let sa = format!("{release}-keelson");
 
@@ -861,68 +903,37 @@ async fn the_charts_service_account_can_sync_and_prune_a_target_and_no_more() {
 
     // And no more than that.
     let user = format!("system:serviceaccount:{ns}:{sa}");
-    for (ns, verb, group, resource, expect) in [
-        (
-            Some(ns.as_str()),
-            "update",
-            "coordination.k8s.io",
-            "leases",
-            true,
-        ),
-        (Some("keelson-system"), "patch", "", "secrets", true),
-        (
-            Some("keelson-system"),
-            "create",
-            "events.k8s.io",
-            "events",
-            true,
-        ),
-        (Some(ns.as_str()), "get", "", "secrets", false),
-        (None, "list", "", "secrets", false),
-        (Some("kube-system"), "get", "", "secrets", false),
-        (
-            Some("kube-system"),
-            "update",
-            "coordination.k8s.io",
-            "leases",
-            false,
-        ),
-        (Some(app.as_str()), "create", "", "pods", false),
-        (
-            None,
-            "create",
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            false,
-        ),
-        (
-            Some(app.as_str()),
-            "create",
-            "rbac.authorization.k8s.io",
-            "rolebindings",
-            false,
-        ),
-        (
-            None,
-            "create",
-            "apiextensions.k8s.io",
-            "customresourcedefinitions",
-            false,
-        ),
-        (None, "impersonate", "", "users", false),
-        (None, "get", "", "nodes", false),
-        (
-            Some(ns.as_str()),
-            "create",
-            "tekton.dev",
-            "pipelineruns",
-            false,
-        ),
-    ] {
+    // "yes|no VERB GROUP/RESOURCE [NAMESPACE]", `.` the release namespace, `-` cluster-wide.
+    let table = [
+        "yes update coordination.k8s.io/leases .",
+        "yes patch /secrets keelson-system",
+        "yes create events.k8s.io/events keelson-system",
+        "no delete events.k8s.io/events keelson-system",
+        "no get /secrets .",
+        "no list /secrets -",
+        "no get /secrets kube-system",
+        "no update coordination.k8s.io/leases kube-system",
+        "no create /pods APP",
+        "no create rbac.authorization.k8s.io/clusterrolebindings -",
+        "no create rbac.authorization.k8s.io/rolebindings APP",
+        "no create apiextensions.k8s.io/customresourcedefinitions -",
+        "no impersonate /users -",
+        "no get /nodes -",
+        "no create tekton.dev/pipelineruns .",
+    ];
+    for line in table {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (group, resource) = f[2].split_once('/').unwrap();
+        let namespace = match f[3] {
+            "." => Some(ns.as_str()),
+            "-" => None,
+            "APP" => Some(app.as_str()),
+            other => Some(other),
+        };
         assert_eq!(
-            allowed(&client, &user, ns, verb, group, resource).await,
-            expect,
-            "{verb} {group}/{resource} in {ns:?}"
+            allowed(&client, &user, namespace, f[1], group, resource).await,
+            f[0] == "yes",
+            "{line}"
         );
     }
     cleanup(&client, &ns, &release).await;
