@@ -2,9 +2,15 @@
 //! (`e2e/tools/helm.sh`): `helm lint` and `helm template`, the promises of the rendered
 //! objects (unprivileged pod, probes, config naming only mounted files, narrow RBAC), a
 //! server-side dry-run of every rendered object against a real cluster, keelson syncing
-//! its own rendered chart, and the chart's ServiceAccount syncing and pruning a target with
-//! exactly the rights the chart grants — and being refused the rest.
+//! its own rendered chart, and the chart's ServiceAccount syncing and pruning a target and
+//! running a pipeline gate with a token of its own, with exactly the rights the chart grants
+//! — and being refused the rest (SubjectAccessReviews).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// Tekton's CRDs, and a driver playing Tekton's controller, for the pipeline gate run as
+// the chart's ServiceAccount.
+#[path = "support/tekton.rs"]
+mod tekton;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,10 +22,12 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use keelson::config::Project;
+use keelson::config::{Gate, Project};
 use keelson::serve::config::{ServeConfig, Settings};
+use keelson::serve::gate::Verdict;
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
 use keelson_e2e::ControlPlane;
+use keelson_pipelines::model::Pipeline;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{self, Scope};
 use kube::{Client, core::GroupVersionKind};
@@ -511,6 +519,7 @@ fn rbac_grants_each_need_narrowly_and_nothing_broad() {
     assert_eq!(leases["metadata"]["namespace"], "gitops");
     assert_eq!(strings(&leases["rules"][0]["resources"]), ["leases"]);
     let tekton = one(&objects, "Role", "kr-keelson-tekton");
+    assert_eq!(tekton["metadata"]["namespace"], "keelson-ci");
     assert_eq!(strings(&tekton["rules"][0]["resources"]), ["pipelineruns"]);
     // Every Role is bound, to this ServiceAccount only.
     for role in of_kind(&objects, "Role").chain(of_kind(&objects, "ClusterRole")) {
@@ -663,6 +672,7 @@ async fn every_rendered_object_passes_a_server_side_dry_run() {
     let client = client().await;
     install_service_monitor_crd(&client).await;
     create_namespace(&client, "keelson-system").await;
+    create_namespace(&client, "keelson-ci").await;
     for set in [MINIMAL, FULL] {
         let ns = unique("chart-dry");
         create_namespace(&client, &ns).await;
@@ -741,6 +751,7 @@ async fn keelson_syncs_its_own_rendered_chart_and_prunes_what_a_new_render_drops
     let client = client().await;
     install_service_monitor_crd(&client).await;
     create_namespace(&client, "keelson-system").await;
+    create_namespace(&client, "keelson-ci").await;
     let ns = unique("chart-self");
     let release = unique("self");
     let kubeconfig = ControlPlane::shared().kubeconfig();
@@ -763,7 +774,7 @@ async fn keelson_syncs_its_own_rendered_chart_and_prunes_what_a_new_render_drops
     let tekton_role = format!("{release}-keelson-tekton");
     let roles: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
-        &ns,
+        "keelson-ci",
         &kube::api::ApiResource::erase::<k8s_openapi::api::rbac::v1::Role>(&()),
     );
     assert!(roles.get_opt(&tekton_role).await.unwrap().is_some());
@@ -822,6 +833,19 @@ async fn service_account_kubeconfig(client: &Client, ns: &str, sa: &str, dir: &P
     let path = dir.join("sa-kubeconfig");
     std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
     path
+}
+
+/// A client of a kubeconfig's context.
+async fn client_of(kubeconfig: &Path, context: &str) -> Client {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
 }
 
 /// Asks the API server whether `user` may do this (SubjectAccessReview).
@@ -903,43 +927,163 @@ async fn the_charts_service_account_can_sync_and_prune_a_target_and_no_more() {
 
     // And no more than that.
     let user = format!("system:serviceaccount:{ns}:{sa}");
-    // "yes|no VERB GROUP/RESOURCE [NAMESPACE]", `.` the release namespace, `-` cluster-wide.
-    let table = [
-        "yes update coordination.k8s.io/leases .",
-        "yes patch /secrets keelson-system",
-        "yes create events.k8s.io/events keelson-system",
-        "no delete events.k8s.io/events keelson-system",
-        "no get /secrets .",
-        "no list /secrets -",
-        "no get /secrets kube-system",
-        "no update coordination.k8s.io/leases kube-system",
-        "no create /pods APP",
-        "no create rbac.authorization.k8s.io/clusterrolebindings -",
-        "no create rbac.authorization.k8s.io/rolebindings APP",
-        "no create apiextensions.k8s.io/customresourcedefinitions -",
-        "no impersonate /users -",
-        "no get /nodes -",
-        "no create tekton.dev/pipelineruns .",
-    ];
-    for line in table {
-        let f: Vec<&str> = line.split(' ').collect();
-        let (group, resource) = f[2].split_once('/').unwrap();
-        let namespace = match f[3] {
-            "." => Some(ns.as_str()),
-            "-" => None,
-            "APP" => Some(app.as_str()),
-            other => Some(other),
-        };
-        assert_eq!(
-            allowed(&client, &user, namespace, f[1], group, resource).await,
-            f[0] == "yes",
-            "{line}"
-        );
-    }
+    let places = [(".", ns.as_str()), ("APP", app.as_str())];
+    check_access(
+        &client,
+        &user,
+        &places,
+        &[
+            "yes update coordination.k8s.io/leases .",
+            "yes patch /secrets keelson-system",
+            "yes create events.k8s.io/events keelson-system",
+            "no delete events.k8s.io/events keelson-system",
+            "no get /secrets .",
+            "no list /secrets -",
+            "no get /secrets kube-system",
+            "no update coordination.k8s.io/leases kube-system",
+            "no create /pods APP",
+            "no create rbac.authorization.k8s.io/clusterrolebindings -",
+            "no create rbac.authorization.k8s.io/rolebindings APP",
+            "no create apiextensions.k8s.io/customresourcedefinitions -",
+            "no impersonate /users -",
+            "no get /nodes -",
+            "no create tekton.dev/pipelineruns keelson-ci",
+        ],
+    )
+    .await;
     cleanup(&client, &ns, &release).await;
     let _ = Api::<Namespace>::all(client.clone())
         .delete(&app, &Default::default())
         .await;
+}
+
+#[tokio::test]
+async fn a_release_for_other_clusters_runs_pipeline_gates_with_its_tekton_role_alone() {
+    let client = client().await;
+    let ns = unique("chart-gate");
+    let ci = unique("chart-ci");
+    let release = unique("gate");
+    create_namespace(&client, &ns).await;
+    create_namespace(&client, &ci).await;
+    // No in-cluster targets: nothing cluster-wide, so the Tekton Role is all there is.
+    let values = [
+        "clusters.inCluster=false".to_string(),
+        "rbac.tekton.enabled=true".to_string(),
+        format!("rbac.tekton.namespaces[0]={ci}"),
+    ];
+    let set: Vec<&str> = MINIMAL
+        .iter()
+        .copied()
+        .chain(values.iter().map(String::as_str))
+        .collect();
+    let errors = apply_all(&client, &template(&release, &ns, &set), false).await;
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let sa = format!("{release}-keelson");
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&client, &ns, &sa, tmp.path()).await;
+
+    // A pipeline gate as keelson serve runs it, as this ServiceAccount, while the test plays
+    // Tekton's controller: submit, follow (watch runs and TaskRuns, the delivery log).
+    tekton::install_crds(&client).await;
+    let pipeline: Pipeline = keelson::yaml::from_str(
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: chart-ci\nspec:\n  params:\n  - name: revision\n    type: string\n  tasks:\n  - name: test\n    params:\n    - name: revision\n      value: $(params.revision)\n    taskSpec:\n      params:\n      - name: revision\n        type: string\n      steps:\n      - name: test\n        image: busybox\n        script: echo testing $(params.revision)\n",
+    )
+    .unwrap();
+    let gate: Gate = serde_json::from_value(json!({
+        "pipeline": "chart-ci", "cluster": "one", "namespace": ci,
+        "params": {"revision": "$(keelson.commit)"},
+    }))
+    .unwrap();
+    let sa_client = client_of(&kubeconfig, "sa").await;
+    let gate_run = tokio::spawn(async move {
+        keelson::serve::gate::run(
+            sa_client,
+            &pipeline,
+            &gate,
+            "example/deploy",
+            "https://github.com/example/deploy.git",
+            "chart-gated",
+            "0123456789abcdef0123456789abcdef01234567",
+        )
+        .await
+    });
+    let driver = tekton::Driver {
+        client: client.clone(),
+        namespace: ci.clone(),
+    };
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        driver.next_new_run(&mut Vec::new()),
+    )
+    .await
+    .expect("the gate submits a PipelineRun within 60 s");
+    let name = run.metadata.name.clone().unwrap();
+    driver.start_run(&name).await;
+    driver
+        .finish_run(
+            &name,
+            "True",
+            "Succeeded",
+            "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
+        )
+        .await;
+    let verdict = tokio::time::timeout(Duration::from_secs(60), gate_run)
+        .await
+        .expect("the gate ends within 60 s of its run")
+        .unwrap();
+    assert_eq!(verdict, Ok(Verdict::Passed(name)));
+
+    let user = format!("system:serviceaccount:{ns}:{sa}");
+    let places = [(".", ns.as_str()), ("CI", ci.as_str())];
+    check_access(
+        &client,
+        &user,
+        &places,
+        &[
+            "yes create tekton.dev/pipelineruns CI",
+            "yes patch tekton.dev/pipelineruns CI",
+            "yes watch tekton.dev/taskruns CI",
+            "yes create /configmaps CI",
+            "no delete tekton.dev/pipelineruns CI",
+            "no create tekton.dev/taskruns CI",
+            "no create tekton.dev/pipelineruns .",
+            "no create /configmaps .",
+            "no get /secrets CI",
+            "no create /pods CI",
+            "no patch /secrets keelson-system",
+            "no patch /namespaces -",
+        ],
+    )
+    .await;
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&ci, &Default::default())
+        .await;
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&ns, &Default::default())
+        .await;
+}
+
+/// Checks a table of "yes|no VERB GROUP/RESOURCE NAMESPACE" lines for `user` with
+/// SubjectAccessReviews; `-` is cluster-wide, and `places` maps placeholders to namespaces.
+async fn check_access(client: &Client, user: &str, places: &[(&str, &str)], table: &[&str]) {
+    for line in table {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (group, resource) = f[2].split_once('/').unwrap();
+        let namespace = match f[3] {
+            "-" => None,
+            other => Some(
+                places
+                    .iter()
+                    .find(|(p, _)| *p == other)
+                    .map_or(other, |(_, ns)| *ns),
+            ),
+        };
+        assert_eq!(
+            allowed(client, user, namespace, f[1], group, resource).await,
+            f[0] == "yes",
+            "{user}: {line}"
+        );
+    }
 }
 
 /// Removes what a test installed: its namespace, its cluster-wide RBAC and its Roles in
