@@ -21,6 +21,10 @@ step "reference kustomize for the renderer's differential suite"
 KEELSON_KUSTOMIZE=$(e2e/tools/kustomize.sh)
 export KEELSON_KUSTOMIZE
 
+step "helm for the chart tests (e2e/tools/helm.sh)"
+KEELSON_HELM=$(e2e/tools/helm.sh)
+export KEELSON_HELM
+
 step "Tekton CRDs and examples (pipelines/tekton-version.env)"
 # shellcheck source=../pipelines/tekton-version.env
 . pipelines/tekton-version.env
