@@ -154,6 +154,9 @@ pub struct Gate {
     pub params: BTreeMap<String, String>,
     #[serde(default)]
     pub service_account: Option<String>,
+    /// Workspace bindings (`emptyDir`, `volumeClaimTemplate`, …) as in a PipelineRun.
+    #[serde(default)]
+    pub workspaces: Vec<keelson_pipelines::model::WorkspaceBinding>,
     #[serde(default)]
     pub timeout: Option<String>,
     #[serde(default = "default_attempts")]

@@ -25,7 +25,8 @@ pub enum Verdict {
 /// Finds the gate's Pipeline among the definitions in the repository tree.
 pub fn pipeline_at(fs: &dyn FileSystem, root: &Path, gate: &Gate) -> Result<Pipeline, String> {
     let dir = root.join(&gate.definitions);
-    let report = crate::pipelines::check_in(fs, std::slice::from_ref(&dir)).map_err(|e| e.to_string())?;
+    let report =
+        crate::pipelines::check_in(fs, std::slice::from_ref(&dir)).map_err(|e| e.to_string())?;
     if let Some(f) = report.findings.first() {
         return Err(format!(
             "{}: {} {}: {}",
@@ -77,27 +78,7 @@ pub async fn run(
             done.metadata.name.clone().unwrap_or_default(),
         ));
     }
-    let mut builder = RunBuilder::for_pipeline(pipeline)
-        .namespace(&gate.namespace)
-        .source(&RunSource {
-            repository: repository.to_string(),
-            commit: commit.to_string(),
-            target: target.to_string(),
-        });
-    for (k, v) in &gate.params {
-        let v = v
-            .replace("$(keelson.commit)", commit)
-            .replace("$(keelson.repository)", clone_url)
-            .replace("$(keelson.target)", target);
-        builder = builder.param_text(k, v);
-    }
-    if let Some(sa) = &gate.service_account {
-        builder = builder.service_account(sa);
-    }
-    if let Some(t) = &gate.timeout {
-        builder = builder.timeouts(Some(t.as_str().into()), None, None);
-    }
-    let run = builder.build().map_err(|e| e.to_string())?;
+    let run = build_run(pipeline, gate, repository, clone_url, target, commit)?;
     let policy = RetryPolicy {
         max_attempts: gate.attempts,
         initial_delay: std::time::Duration::from_secs(5),
@@ -119,4 +100,92 @@ pub async fn run(
         None => Verdict::Passed(name),
         Some(f) => Verdict::Failed(format!("PipelineRun {name}: {}", f.reason())),
     })
+}
+
+/// The gate's PipelineRun for one commit of one target: params typed by the Pipeline's
+/// declarations and labelled with the repository, commit and target.
+pub fn build_run(
+    pipeline: &Pipeline,
+    gate: &Gate,
+    repository: &str,
+    clone_url: &str,
+    target: &str,
+    commit: &str,
+) -> Result<PipelineRun, String> {
+    let mut builder = RunBuilder::for_pipeline(pipeline)
+        .namespace(&gate.namespace)
+        .source(&RunSource {
+            repository: repository.to_string(),
+            commit: commit.to_string(),
+            target: target.to_string(),
+        });
+    for (k, v) in &gate.params {
+        let v = v
+            .replace("$(keelson.commit)", commit)
+            .replace("$(keelson.repository)", clone_url)
+            .replace("$(keelson.target)", target);
+        builder = builder.param_text(k, v);
+    }
+    for w in &gate.workspaces {
+        builder = builder.workspace(w.clone());
+    }
+    if let Some(sa) = &gate.service_account {
+        builder = builder.service_account(sa);
+    }
+    if let Some(t) = &gate.timeout {
+        builder = builder.timeouts(Some(t.as_str().into()), None, None);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_examples_gate_builds_a_valid_run_of_the_projects_ci() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays-example");
+        let project = crate::config::Project::load(&root).unwrap();
+        let gate = project.target("shop-prod").unwrap().gate.clone().unwrap();
+        let pipeline = pipeline_at(&crate::render::DiskFs, &root, &gate).unwrap();
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let run = build_run(
+            &pipeline,
+            &gate,
+            "acme/shop",
+            "https://git.example/shop.git",
+            "shop-prod",
+            commit,
+        )
+        .unwrap();
+        let spec = serde_json::to_value(&run.spec).unwrap();
+        let params: Vec<(String, String)> = spec["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["value"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            params.contains(&("revision".into(), commit.into())),
+            "{params:?}"
+        );
+        assert!(params.contains(&("repo-url".into(), "https://git.example/shop.git".into())));
+        assert_eq!(spec["workspaces"][0]["name"], "source");
+        assert_eq!(run.metadata.labels.as_ref().unwrap()[LABEL_COMMIT], commit);
+    }
+
+    #[test]
+    fn a_missing_pipeline_is_named() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays-example");
+        let project = crate::config::Project::load(&root).unwrap();
+        let mut gate = project.target("shop-prod").unwrap().gate.clone().unwrap();
+        gate.pipeline = "nope".into();
+        let e = pipeline_at(&crate::render::DiskFs, &root, &gate).unwrap_err();
+        assert!(e.contains("no Pipeline \"nope\""), "{e}");
+    }
 }
