@@ -5,3 +5,4 @@
 //!
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
 pub mod config;
+pub mod windows;
