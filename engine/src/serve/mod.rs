@@ -5,4 +5,5 @@
 //!
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
 pub mod config;
+pub mod lease;
 pub mod windows;
