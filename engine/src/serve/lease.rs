@@ -28,7 +28,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -333,8 +333,6 @@ async fn renew_loop(leases: Leases, state: Arc<State>, mut stop: watch::Receiver
 const KIND_LABEL: &str = "keelson.dev/lease";
 /// Annotation holding a cluster lease's cluster name (object names are sanitised).
 const CLUSTER_ANNOTATION: &str = "keelson.dev/cluster";
-/// Field manager of the member lease.
-const MANAGER: &str = "keelson-lease";
 /// Leases of clusters no longer configured, and of members long dead, are deleted by any
 /// replica after this many lease durations past their expiry.
 const FORGET_AFTER: u32 = 10;
@@ -348,6 +346,8 @@ struct Leases {
     identity: String,
     /// Whole seconds, as the lease records it.
     duration: Duration,
+    /// This replica's member lease as last written.
+    member: Arc<Mutex<Option<Lease>>>,
 }
 
 /// A cluster lease as listed.
@@ -362,6 +362,7 @@ impl Leases {
             api: Api::namespaced(client, namespace),
             identity: identity.to_string(),
             duration: Duration::from_secs(duration.as_secs_f64().ceil().max(1.0) as u64),
+            member: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -378,33 +379,68 @@ impl Leases {
         started + self.duration - self.duration / 5
     }
 
+    /// Creates or renews this replica's member lease. Plain create/replace (no patch), so
+    /// the RBAC it needs is the same as for the cluster leases.
     async fn renew_member(&self, now: Timestamp) -> Result<(), kube::Error> {
-        let lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(object_name("keelson-member-", &self.identity)),
-                labels: Some(labels("member")),
-                ..ObjectMeta::default()
-            },
-            spec: Some(LeaseSpec {
-                holder_identity: Some(self.identity.clone()),
-                lease_duration_seconds: Some(self.seconds()),
-                renew_time: Some(MicroTime(now)),
-                ..LeaseSpec::default()
-            }),
+        let name = object_name("keelson-member-", &self.identity);
+        // The last written lease carries the resourceVersion to replace; read it again
+        // only when someone else changed it.
+        let cached = lock(&self.member).clone();
+        let mut current = match cached {
+            Some(lease) => Some(lease),
+            None => self.api.get_opt(&name).await?,
         };
-        let name = lease.metadata.name.clone().unwrap_or_default();
-        // Apply needs apiVersion and kind in the body.
-        let mut body = serde_json::to_value(&lease).map_err(kube::Error::SerdeError)?;
-        body["apiVersion"] = "coordination.k8s.io/v1".into();
-        body["kind"] = "Lease".into();
-        self.api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(body),
+        for _ in 0..2 {
+            let written = match current.take() {
+                None => {
+                    let lease = Lease {
+                        metadata: ObjectMeta {
+                            name: Some(name.clone()),
+                            labels: Some(labels("member")),
+                            ..ObjectMeta::default()
+                        },
+                        spec: Some(self.member_spec(now)),
+                    };
+                    self.api.create(&PostParams::default(), &lease).await
+                }
+                Some(mut lease) => {
+                    lease.spec = Some(self.member_spec(now));
+                    self.api
+                        .replace(&name, &PostParams::default(), &lease)
+                        .await
+                }
+            };
+            match written {
+                Ok(lease) => {
+                    *lock(&self.member) = Some(lease);
+                    return Ok(());
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
+                    *lock(&self.member) = None;
+                    current = self.api.get_opt(&name).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(kube::Error::Api(Box::new(
+            kube::core::Status::failure(
+                &format!(
+                    "lease {name} keeps changing: is another replica using identity {:?}?",
+                    self.identity
+                ),
+                "Conflict",
             )
-            .await?;
-        Ok(())
+            .with_code(409),
+        )))
+    }
+
+    fn member_spec(&self, now: Timestamp) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(self.identity.clone()),
+            lease_duration_seconds: Some(self.seconds()),
+            renew_time: Some(MicroTime(now)),
+            ..LeaseSpec::default()
+        }
     }
 
     async fn list(&self) -> Result<(Vec<Lease>, Vec<Listed>), kube::Error> {
@@ -529,7 +565,8 @@ impl Leases {
             if acquire {
                 spec.holder_identity = Some(self.identity.clone());
                 spec.acquire_time = Some(MicroTime(now));
-                spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                spec.lease_transitions =
+                    Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
             }
             spec.lease_duration_seconds = Some(self.seconds());
             spec.renew_time = Some(MicroTime(now));

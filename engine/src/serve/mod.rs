@@ -4,6 +4,8 @@
 //! clusters (Events) and to `/metrics` and `/api/v1/targets`.
 //!
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
+//! - [`windows`]: sync windows (allow/deny by cron start, duration and time zone).
+//! - [`lease`]: scale-out, replicas sharing the clusters out with Leases.
 pub mod config;
 pub mod lease;
 pub mod windows;
