@@ -4,10 +4,14 @@
 //! clusters (Events) and to `/metrics` and `/api/v1/targets`.
 //!
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
+//! - [`windows`]: sync windows (allow/deny by cron start, duration and time zone).
+//! - [`lease`]: scale-out, replicas sharing the clusters out with Leases.
 pub mod config;
 pub mod engine;
 pub mod events;
 pub mod gate;
 pub mod http;
+pub mod lease;
 pub mod queue;
 pub mod state;
+pub mod windows;
