@@ -4,4 +4,6 @@
 //! clusters (Events) and to `/metrics` and `/api/v1/targets`.
 //!
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
+//! - [`github`]: GitHub commit statuses per target and cluster.
 pub mod config;
+pub mod github;
