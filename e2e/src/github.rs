@@ -31,7 +31,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 pub use openapi::{Problem, Spec};
 
@@ -46,6 +46,9 @@ const RECORDED_HEADERS: &[&str] = &[
     "user-agent",
     "x-github-api-version",
 ];
+
+/// How long a drop waits for requests in flight before the server stops anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Bodies above this are refused before parsing (GitHub's own limits are far lower for JSON).
 const BODY_LIMIT: usize = 10 << 20;
@@ -122,7 +125,7 @@ impl Shared {
 pub struct FakeGitHub {
     url: String,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -150,7 +153,7 @@ impl FakeGitHub {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (shutdown, stop) = oneshot::channel::<()>();
+        let (shutdown, stop) = watch::channel(false);
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let thread = std::thread::Builder::new()
             .name("fake-github".to_string())
@@ -159,17 +162,26 @@ impl FakeGitHub {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let _ = axum::serve(listener, router)
-                        .with_graceful_shutdown(async {
-                            let _ = stop.await;
-                        })
-                        .await;
+                    let mut graceful = stop.clone();
+                    let mut hard = stop;
+                    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                        let _ = graceful.wait_for(|stop| *stop).await;
+                    });
+                    // A client that keeps a request open must not hold up the drop for long.
+                    let deadline = async move {
+                        let _ = hard.wait_for(|stop| *stop).await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
+                    };
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = deadline => {}
+                    }
                 });
             })?;
         Ok(Self {
             url,
             shared,
-            shutdown: Some(shutdown),
+            shutdown,
             thread: Some(thread),
         })
     }
@@ -224,9 +236,7 @@ impl FakeGitHub {
 
 impl Drop for FakeGitHub {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        let _ = self.shutdown.send(true);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
