@@ -51,6 +51,10 @@ if ! grep -qs "\"version\": \"$examples_version\"" "$KEELSON_WEBHOOK_EXAMPLES/pa
 fi
 export KEELSON_WEBHOOK_EXAMPLES
 
+step "GitHub's OpenAPI description (@octokit/openapi) for the fake GitHub that checks commit statuses"
+KEELSON_GITHUB_OPENAPI=$(e2e/tools/octokit-openapi.sh)
+export KEELSON_GITHUB_OPENAPI
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 

@@ -9,6 +9,7 @@
 
 mod binaries;
 mod cluster;
+pub mod github;
 mod kubeconfig;
 mod pki;
 pub mod process;

@@ -6,10 +6,12 @@
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
 //! - [`windows`]: sync windows (allow/deny by cron start, duration and time zone).
 //! - [`lease`]: scale-out, replicas sharing the clusters out with Leases.
+//! - [`github`]: GitHub commit statuses per target and cluster.
 pub mod config;
 pub mod engine;
 pub mod events;
 pub mod gate;
+pub mod github;
 pub mod http;
 pub mod lease;
 pub mod queue;
