@@ -182,6 +182,9 @@ pub struct Overrides {
     pub wait: Option<bool>,
     pub timeout: Option<std::time::Duration>,
     pub commit: Option<String>,
+    /// Sync even inside deny windows (windows with `manualSync: true` let manual syncs
+    /// through without it).
+    pub override_windows: bool,
 }
 
 /// Syncs every selected (target, cluster) of the repository at `root`.
@@ -203,6 +206,23 @@ pub async fn sync_in(
     overrides: &Overrides,
 ) -> Result<Vec<Outcome<apply::Report>>, String> {
     for_each_pair(fs, root, project, selection, |c, t, objects| async move {
+        if !overrides.override_windows
+            && let crate::serve::windows::Verdict::Denied {
+                reason,
+                until,
+                manual_sync: false,
+            } = project
+                .sync_windows
+                .verdict(&t.name, &c.name, chrono::Utc::now())
+        {
+            let opens = until
+                .map(|u| format!(", allowed from {}", u.format("%Y-%m-%d %H:%M:%S UTC")))
+                .unwrap_or_default();
+            return Err(format!(
+                "cluster {}: sync window: {reason}{opens} (--override-windows syncs anyway)",
+                c.name
+            ));
+        }
         let mut options = apply::Options::from_policy(&t.sync);
         options.force_prune = overrides.force_prune;
         if let Some(w) = overrides.wait {

@@ -183,6 +183,10 @@ struct EngineOptions {
     poll: Option<&'static str>,
     kubeconfig: PathBuf,
     self_heal: Option<&'static str>,
+    /// More settings (YAML lines of the top level).
+    extra: String,
+    /// The replica's name (`POD_NAME`).
+    identity: Option<String>,
 }
 
 impl EngineOptions {
@@ -191,6 +195,8 @@ impl EngineOptions {
             poll: None,
             kubeconfig: ControlPlane::shared().kubeconfig().to_path_buf(),
             self_heal: None,
+            extra: String::new(),
+            identity: None,
         }
     }
 }
@@ -211,6 +217,7 @@ impl Serve {
         if let Some(s) = options.self_heal {
             config.push_str(&format!("selfHeal: \"{s}\"\n"));
         }
+        config.push_str(&options.extra);
         config.push_str(&format!(
             "repositories:\n- url: {}\n  ref: main\n  github: octo/{}\n",
             repo.url(),
@@ -221,7 +228,11 @@ impl Serve {
         }
         let path = state.join("serve.yaml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keelson"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keelson"));
+        if let Some(id) = &options.identity {
+            command.env("POD_NAME", id);
+        }
+        let mut child = command
             .args(["serve", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info,keelson=debug")
@@ -803,5 +814,231 @@ fn a_pipeline_gate_holds_the_deploy_until_its_run_succeeds() {
     assert_eq!(
         synced_commit(&rt, &two, &repo.target("a")).as_deref(),
         Some(c1.as_str())
+    );
+}
+
+#[test]
+fn a_push_inside_a_deny_window_is_applied_when_the_window_ends() {
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    let repo = Repo::new("window");
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&repo, state.path(), &EngineOptions::new());
+    wait_for("the first commit", Duration::from_secs(60), || {
+        [&one, &two]
+            .iter()
+            .all(|c| synced_commit(&rt, c, &repo.target("a")).as_deref() == Some(c1.as_str()))
+    });
+    // The next commit adds a deny window for target a on cluster two, open from a second
+    // ago for 8 seconds (a cron start with seconds, in UTC), and changes both targets.
+    let start = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let ends = start + chrono::Duration::seconds(8);
+    let config = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
+    repo.work.write(
+        "keelson.yaml",
+        &format!(
+            "{config}syncWindows:\n- kind: deny\n  schedule: \"{}\"\n  duration: 8s\n  targets: [{}]\n  clusters: [two]\n",
+            start.format("%S %M %H * * *"),
+            repo.target("a")
+        ),
+    );
+    repo.overlay("a", 0..2, "1");
+    repo.overlay("b", 0..2, "1");
+    let c2 = repo.push("second, inside the window");
+    assert_eq!(serve.deliver_push(&repo, &c1, &c2), 202);
+    // Outside the window everything goes ahead at once.
+    wait_for(
+        "target a on cluster one and b on two",
+        Duration::from_secs(30),
+        || {
+            config_maps(&rt, &one, &repo.ns("a")).len() == 2
+                && config_maps(&rt, &two, &repo.ns("b")).len() == 2
+        },
+    );
+    wait_for(
+        "the status API to show a waiting on two",
+        Duration::from_secs(10),
+        || {
+            serve.targets().iter().any(|r| {
+                r["target"] == repo.target("a").as_str()
+                    && r["cluster"] == "two"
+                    && r["phase"] == "waiting"
+            })
+        },
+    );
+    assert!(
+        chrono::Utc::now() < ends,
+        "the test ran too slowly to see the window"
+    );
+    assert_eq!(
+        config_maps(&rt, &two, &repo.ns("a")).len(),
+        1,
+        "applied inside the deny window"
+    );
+    assert!(
+        serve.metric(&format!(
+            "keelson_sync_results_total{{target=\"{}\",cluster=\"two\",outcome=\"deferred\"}}",
+            repo.target("a")
+        )) >= 1.0
+    );
+    // When the window ends, the sync runs by itself.
+    wait_for("the sync after the window", Duration::from_secs(30), || {
+        synced_commit(&rt, &two, &repo.target("a")).as_deref() == Some(c2.as_str())
+    });
+    assert!(chrono::Utc::now() >= ends, "synced before the window ended");
+    assert_eq!(config_maps(&rt, &two, &repo.ns("a")).len(), 2);
+}
+
+#[test]
+fn two_replicas_sync_each_cluster_exactly_once_and_a_dead_ones_clusters_move() {
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    let repo = Repo::new("replicas");
+    let leases = repo.ns("leases");
+    rt.block_on(tekton::namespace(&one, &leases));
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let start = |name: &str| {
+        let mut o = EngineOptions::new();
+        o.extra = format!(
+            "leases: {{kubeconfig: {{context: e2e-1, path: {}}}, namespace: {leases}, duration: 3s}}\n",
+            o.kubeconfig.display()
+        );
+        o.identity = Some(name.to_string());
+        Serve::start(&repo, &state.path().join(name), &o)
+    };
+    let mut replicas = vec![start("replica-1"), start("replica-2")];
+    wait_for(
+        "the first commit on both clusters",
+        Duration::from_secs(60),
+        || {
+            [&one, &two].iter().all(|c| {
+                ["a", "b"]
+                    .iter()
+                    .all(|t| synced_commit(&rt, c, &repo.target(t)).as_deref() == Some(c1.as_str()))
+            })
+        },
+    );
+    // Each (target, cluster) was synced by exactly one replica; the other says so.
+    let owner_of = |replicas: &[Serve], cluster: &str| -> Vec<usize> {
+        (0..replicas.len())
+            .filter(|i| {
+                replicas[*i]
+                    .targets()
+                    .iter()
+                    .any(|r| r["cluster"] == cluster && r["phase"] == "synced")
+            })
+            .collect()
+    };
+    wait_for("ownership to settle", Duration::from_secs(20), || {
+        ["one", "two"]
+            .iter()
+            .all(|c| owner_of(&replicas, c).len() == 1)
+    });
+    for cluster in ["one", "two"] {
+        let owners = owner_of(&replicas, cluster);
+        let total: f64 = replicas
+            .iter()
+            .map(|r| r.successes(&repo.target("a"), cluster))
+            .sum();
+        assert_eq!(
+            total, 1.0,
+            "cluster {cluster} synced once for target a, owners {owners:?}"
+        );
+    }
+
+    // The owner of cluster one dies; the other replica takes its clusters over and
+    // deploys the next commit everywhere.
+    let victim = owner_of(&replicas, "one")[0];
+    replicas[victim].kill9();
+    let survivor = replicas.remove(1 - victim);
+    repo.overlay("a", 0..2, "1");
+    let c2 = repo.push("second");
+    assert_eq!(survivor.deliver_push(&repo, &c1, &c2), 202);
+    let died = Instant::now();
+    wait_for(
+        "the survivor to sync both clusters",
+        Duration::from_secs(30),
+        || {
+            [&one, &two]
+                .iter()
+                .all(|c| synced_commit(&rt, c, &repo.target("a")).as_deref() == Some(c2.as_str()))
+        },
+    );
+    assert!(
+        died.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        died.elapsed()
+    );
+    drop(replicas);
+}
+
+#[test]
+fn commit_statuses_reach_github_and_match_its_openapi_description() {
+    let Some(fake) = keelson_e2e::github::FakeGitHub::from_env() else {
+        eprintln!("skipped: KEELSON_GITHUB_OPENAPI is not set (./e2e/test.sh sets it)");
+        return;
+    };
+    let fake = fake.unwrap();
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("status");
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let token = state.path().join("token");
+    std::fs::write(&token, "ghp_serve_test_token\n").unwrap();
+    let mut options = EngineOptions::new();
+    options.extra = format!(
+        "github: {{tokenFile: {}, apiUrl: \"{}\"}}\n",
+        token.display(),
+        fake.url()
+    );
+    let serve = Serve::start(&repo, &state.path().join("engine"), &options);
+    wait_for("the first commit", Duration::from_secs(60), || {
+        synced_commit(&rt, &one, &repo.target("b")).as_deref() == Some(c1.as_str())
+    });
+    let path = format!("/repos/octo/{}/statuses/{c1}", repo.id);
+    wait_for(
+        "pending and success for every target and cluster",
+        Duration::from_secs(30),
+        || {
+            let calls = fake.calls();
+            ["a", "b"].iter().all(|t| {
+                ["one", "two"].iter().all(|c| {
+                    let context = format!("keelson/{}/{c}", repo.target(t));
+                    let states: Vec<String> = calls
+                        .iter()
+                        .filter(|call| call.path == path)
+                        .filter_map(|call| call.body.as_ref())
+                        .filter(|b| b["context"] == context.as_str())
+                        .map(|b| b["state"].as_str().unwrap_or_default().to_string())
+                        .collect();
+                    states == ["pending", "success"]
+                })
+            })
+        },
+    );
+    let calls = fake.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.operation.as_deref() == Some("repos/create-commit-status"))
+    );
+    assert!(calls.iter().all(|c| {
+        c.headers
+            .get("authorization")
+            .is_some_and(|a| a.contains("ghp_serve_test_token"))
+    }));
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+    assert!(
+        !serve.log().contains("ghp_serve_test_token"),
+        "the token reached the log"
     );
 }

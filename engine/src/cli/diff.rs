@@ -70,6 +70,9 @@ pub struct SyncArgs {
     /// Only show what would change (the same as `keelson diff`).
     #[arg(long)]
     dry_run: bool,
+    /// Sync even where a deny window of keelson.yaml's syncWindows holds syncs back.
+    #[arg(long)]
+    override_windows: bool,
 }
 
 /// The repository (a local directory, or `--repo` fetched at `--ref`), its project file
@@ -266,6 +269,7 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
         wait: args.wait.then_some(true),
         timeout,
         commit: tree.commit().map(|c| c.to_string()),
+        override_windows: args.override_windows,
     };
     let outcomes = match with_progress(
         "syncing every cluster…",

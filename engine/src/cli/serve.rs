@@ -9,8 +9,10 @@ use clap::Args;
 use keelson_webhooks::{Config, Receiver, Secret, TriggerKind};
 
 use keelson::serve::config::ServeConfig;
-use keelson::serve::engine::Engine;
+use keelson::serve::engine::{Engine, Extras};
+use keelson::serve::github::{self, StatusReporter, Token};
 use keelson::serve::http::{self, TARGETS_PATH, TargetList};
+use keelson::serve::lease::Shard;
 use keelson::source::Source;
 
 use super::webhooks::{init_logging, shutdown_signal};
@@ -63,7 +65,30 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
-        let started = Engine::start(settings, source, identity);
+        let shard = match &settings.leases {
+            Some(l) => {
+                let client = l.client().await?;
+                let identity = l.identity().unwrap_or_else(|| identity.clone());
+                let shard = Shard::start(client, &l.namespace, &identity, l.duration())
+                    .await
+                    .with_context(|| format!("starting leases in namespace {}", l.namespace))?;
+                eprintln!("keelson serve: replica {identity}, leases in {}", l.namespace);
+                shard
+            }
+            None => Shard::single(),
+        };
+        let statuses = match &settings.github {
+            Some(g) => Some(StatusReporter::new(
+                g.api_url.as_deref().unwrap_or(github::DEFAULT_API_URL),
+                Token::from_file(&g.token_file)?,
+            )?),
+            None => None,
+        };
+        let extras = Extras {
+            shard: shard.clone(),
+            statuses,
+        };
+        let started = Engine::start(settings, source, identity, extras);
         let engine = started.engine.clone();
         let receiver = secret.map(|secret| {
             let mut config = Config::new(secret);
@@ -99,6 +124,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("serving HTTP")?;
         started.abort();
+        // Hand this replica's clusters over now rather than when its leases expire.
+        shard.stop().await;
         eprintln!("keelson serve: stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })

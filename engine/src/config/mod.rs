@@ -41,6 +41,9 @@ pub struct Project {
     /// When to poll the repository (a fallback to webhooks) and re-check for drift.
     #[serde(default)]
     pub schedule: Schedule,
+    /// When `keelson serve` may sync which targets to which clusters (allow/deny windows).
+    #[serde(default)]
+    pub sync_windows: crate::serve::windows::SyncWindows,
 }
 
 /// Cron schedules (5 fields as crontab, or 6–7 with seconds).
@@ -323,6 +326,9 @@ impl Project {
                 return Err(err(format!("schedule.{field}"), message));
             }
         }
+        self.sync_windows
+            .validate("syncWindows")
+            .map_err(|(field, message)| err(field, message))?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, c) in self.clusters.iter().enumerate() {
             let field = format!("clusters[{i}]");

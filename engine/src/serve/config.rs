@@ -11,6 +11,7 @@
 //! github: {tokenFile: /etc/keelson/github/token}
 //! selfHeal: "*/5 * * * *"              # drift checks of targets with sync.selfHeal
 //! retry: {base: 2s, max: 60s}          # failed cluster syncs retry with backoff
+//! leases: {inCluster: true, namespace: keelson-system, duration: 15s}   # scale-out
 //! repositories:
 //! - url: https://git.example.com/acme/deploy.git
 //!   ref: main
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::lease::LeaseSettings;
 use crate::config::{ConfigError, parse_duration};
 use crate::source::poll::PollSchedule;
 use crate::source::{RepoSpec, RepositoryConfig, Rev};
@@ -64,6 +66,9 @@ pub struct ServeConfig {
     /// Syncs running at once across all targets.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Replicas share the clusters out through Leases; without it one engine owns all.
+    #[serde(default)]
+    pub leases: Option<LeaseSettings>,
     pub repositories: Vec<RepositoryConfig>,
 }
 
@@ -134,6 +139,7 @@ pub struct Settings {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub concurrency: usize,
+    pub leases: Option<LeaseSettings>,
     pub repositories: Vec<Watched>,
 }
 
@@ -210,6 +216,9 @@ impl ServeConfig {
         if self.concurrency == 0 {
             return Err(("concurrency".into(), "must be at least 1".into()));
         }
+        if let Some(l) = &self.leases {
+            l.validate("leases")?;
+        }
         if self.repositories.is_empty() {
             return Err(("repositories".into(), "name at least one repository".into()));
         }
@@ -263,6 +272,7 @@ impl ServeConfig {
             retry_base,
             retry_max,
             concurrency: self.concurrency,
+            leases: self.leases.clone(),
             repositories,
         })
     }

@@ -16,8 +16,11 @@ use tracing::Instrument;
 use super::config::{Settings, Watched};
 use super::events;
 use super::gate;
+use super::github::{self, CommitStatus, State, StatusReporter};
+use super::lease::Shard;
 use super::queue::{Job, Queue, Reason, TargetKey};
 use super::state::{Board, Outcome, Phase};
+use super::windows::Verdict;
 use crate::apply;
 use crate::cluster;
 use crate::config::{self, Project, Renderer, Target};
@@ -54,6 +57,10 @@ pub struct Engine {
     repos: Vec<Repo>,
     clients: Mutex<HashMap<String, cluster::Cluster>>,
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// Which clusters this replica syncs.
+    shard: Shard,
+    /// GitHub commit statuses, sent in order per context without holding up syncs.
+    statuses: Option<Statuses>,
     /// Gate verdicts per (target, commit).
     gates: Mutex<HashMap<(String, String), gate::Verdict>>,
     /// Names this replica in Events and statuses.
@@ -85,9 +92,51 @@ impl Started {
     }
 }
 
+/// What the engine reports to and shares with, besides its settings.
+pub struct Extras {
+    /// Cluster ownership among replicas ([`Shard::single`]: all of them).
+    pub shard: Shard,
+    /// Commit statuses on GitHub, when configured.
+    pub statuses: Option<StatusReporter>,
+}
+
+/// Status senders: a context always goes to the same worker, so its statuses keep their
+/// order (pending before success); different contexts go out in parallel.
+struct Statuses {
+    workers: Vec<mpsc::UnboundedSender<(String, String, CommitStatus)>>,
+}
+
+impl Statuses {
+    fn start(reporter: StatusReporter) -> Self {
+        let workers = (0..4)
+            .map(|_| {
+                let (tx, mut rx) = mpsc::unbounded_channel::<(String, String, CommitStatus)>();
+                let reporter = reporter.clone();
+                tokio::spawn(async move {
+                    while let Some((repo, sha, status)) = rx.recv().await {
+                        if let Err(error) = reporter.report(&repo, &sha, &status).await {
+                            tracing::warn!(%error, "commit status not sent");
+                        }
+                    }
+                });
+                tx
+            })
+            .collect();
+        Statuses { workers }
+    }
+
+    fn send(&self, repo: &str, sha: &str, status: CommitStatus) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        status.context.hash(&mut h);
+        let i = (h.finish() as usize) % self.workers.len();
+        let _ = self.workers[i].send((repo.to_string(), sha.to_string(), status));
+    }
+}
+
 impl Engine {
     /// Starts pollers, workers and (with `self_heal`) the drift checks.
-    pub fn start(settings: Settings, source: Source, identity: String) -> Started {
+    pub fn start(settings: Settings, source: Source, identity: String, extras: Extras) -> Started {
         let board = Arc::new(Board::default());
         let mut pollers = Vec::new();
         let mut repos = Vec::new();
@@ -113,6 +162,8 @@ impl Engine {
             clients: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
+            shard: extras.shard,
+            statuses: extras.statuses.map(Statuses::start),
             identity,
             source,
             settings,
@@ -141,6 +192,23 @@ impl Engine {
                         me.queue.depth() as u64,
                         std::sync::atomic::Ordering::Relaxed,
                     );
+                }
+            }));
+        }
+        {
+            // Clusters this replica takes over (another one died or left): sync them.
+            let me = engine.clone();
+            let mut changes = engine.shard.changed();
+            tasks.push(tokio::spawn(async move {
+                let mut before = changes.borrow().clone();
+                while changes.changed().await.is_ok() {
+                    let now = changes.borrow().clone();
+                    let gained: BTreeSet<String> = now.difference(&before).cloned().collect();
+                    before = now;
+                    if !gained.is_empty() {
+                        tracing::info!(clusters = ?gained, "took over clusters");
+                        me.resync_clusters(&gained);
+                    }
                 }
             }));
         }
@@ -225,6 +293,70 @@ impl Engine {
         );
     }
 
+    /// Queues every target that selects one of `clusters`, for those clusters.
+    fn resync_clusters(&self, clusters: &BTreeSet<String>) {
+        for (i, _) in self.repos.iter().enumerate() {
+            let Some(current) = self.current(i) else {
+                continue;
+            };
+            for t in &current.project.targets {
+                let mine: BTreeSet<String> = current
+                    .project
+                    .clusters_of(t)
+                    .into_iter()
+                    .filter(|c| clusters.contains(&c.name))
+                    .map(|c| c.name.clone())
+                    .collect();
+                if !mine.is_empty() {
+                    self.push(Job {
+                        key: (i, t.name.clone()),
+                        commit: current.commit.to_string(),
+                        reason: Reason::Retry,
+                        clusters: Some(mine),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Every cluster named by the current commit of any repository.
+    fn known_clusters(&self) -> BTreeSet<String> {
+        (0..self.repos.len())
+            .filter_map(|i| self.current(i))
+            .flat_map(|c| {
+                c.project
+                    .clusters
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Sends a commit status for (target, cluster), when GitHub reporting is on.
+    fn status(
+        &self,
+        repo: usize,
+        commit: &str,
+        target: &str,
+        cluster: &str,
+        state: State,
+        description: &str,
+    ) {
+        if let (Some(statuses), Some(name)) = (&self.statuses, &self.repos[repo].watched.github) {
+            statuses.send(
+                name,
+                commit,
+                CommitStatus {
+                    state,
+                    context: github::context(target, cluster),
+                    description: description.to_string(),
+                    target_url: None,
+                },
+            );
+        }
+    }
+
     fn self_heal(&self) {
         self.board.trigger("selfHeal");
         for (i, _) in self.repos.iter().enumerate() {
@@ -280,6 +412,7 @@ impl Engine {
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(current.clone());
+        self.shard.set_clusters(self.known_clusters());
         {
             let _g = span.enter();
             tracing::info!(targets = ?affected, "commit touches targets");
@@ -330,15 +463,15 @@ impl Engine {
         let mut work = Vec::new();
         for c in clusters {
             let me = self.clone();
-            let (rendered, target, commit, job) = (
+            let (rendered, target, current, job) = (
                 rendered.clone(),
                 target.clone(),
-                commit.clone(),
+                current.clone(),
                 job.clone(),
             );
             let span = tracing::info_span!(parent: &span, "cluster", cluster = %c.name);
             work.push(tokio::spawn(
-                async move { me.sync_cluster(&job, &target, &c, &commit, rendered).await }
+                async move { me.sync_cluster(&job, &current, &target, &c, rendered).await }
                     .instrument(span),
             ));
         }
@@ -352,13 +485,23 @@ impl Engine {
     async fn sync_cluster(
         self: &Arc<Self>,
         job: &Job,
+        current: &Current,
         target: &Target,
         cluster_cfg: &config::Cluster,
-        commit: &str,
         rendered: Render,
     ) {
         let repository = self.repos[job.key.0].watched.spec.url.to_string();
+        let commit_text = current.commit.to_string();
+        let commit = commit_text.as_str();
         let (t, c) = (target.name.as_str(), cluster_cfg.name.as_str());
+        if !self.shard.owns(c) {
+            self.board.update(&repository, t, c, |r| {
+                r.phase = Phase::Elsewhere;
+                r.desired_commit = Some(commit.to_string());
+                r.message = "synced by another replica".into();
+            });
+            return;
+        }
         let started = Instant::now();
         let fail = |message: String| {
             self.board.update(&repository, t, c, |r| {
@@ -367,6 +510,7 @@ impl Engine {
                 r.last_attempt = Some(chrono::Utc::now());
             });
             self.board.result(t, c, Outcome::Failure, started.elapsed());
+            self.status(job.key.0, commit, t, c, State::Failure, &message);
             tracing::warn!(%message, "sync failed");
             self.retry_later(job, c);
         };
@@ -395,6 +539,48 @@ impl Engine {
                 return;
             }
         }
+        if let Verdict::Denied { reason, until, .. } =
+            current
+                .project
+                .sync_windows
+                .verdict(t, c, chrono::Utc::now())
+        {
+            let message = match until {
+                Some(u) => format!("{reason}; syncs at {}", u.format("%Y-%m-%d %H:%M:%S UTC")),
+                None => reason.clone(),
+            };
+            self.board.update(&repository, t, c, |r| {
+                r.phase = Phase::Waiting;
+                r.desired_commit = Some(commit.to_string());
+                r.message = message.clone();
+            });
+            self.board
+                .result(t, c, Outcome::Deferred, started.elapsed());
+            self.status(job.key.0, commit, t, c, State::Pending, &message);
+            // Look again when the window ends (or in a minute, when no end is in sight).
+            let delay = until
+                .and_then(|u| (u - chrono::Utc::now()).to_std().ok())
+                .unwrap_or(std::time::Duration::from_secs(60))
+                + std::time::Duration::from_millis(50);
+            self.queue.push_later(
+                Job {
+                    key: job.key.clone(),
+                    commit: commit.to_string(),
+                    reason: job.reason,
+                    clusters: Some(BTreeSet::from([c.to_string()])),
+                },
+                delay,
+            );
+            return;
+        }
+        self.status(
+            job.key.0,
+            commit,
+            t,
+            c,
+            State::Pending,
+            &format!("syncing {}", &commit[..12]),
+        );
         self.board.update(&repository, t, c, |r| {
             r.phase = Phase::Syncing;
             r.desired_commit = Some(commit.to_string());
@@ -432,6 +618,7 @@ impl Engine {
                     r.syncs += 1;
                 });
                 self.board.result(t, c, Outcome::Success, took);
+                self.status(job.key.0, commit, t, c, State::Success, &note);
                 if !report.applied.is_empty() || !report.pruned.is_empty() {
                     events::record(
                         &connected,
