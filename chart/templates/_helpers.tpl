@@ -86,5 +86,10 @@ chart owns (listen addresses, mounted files, state directory) set by the chart. 
 {{- if .Values.clusters.kubeconfig.existingSecret }}
 {{- $_ := set $owned "kubeconfig" $paths.kubeconfig }}
 {{- end }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- /* Replicas split the clusters with Leases in the release namespace; each replica's
+identity is its pod name (POD_NAME). */}}
+{{- $_ := set $owned "leases" (dict "inCluster" true "namespace" .Release.Namespace) }}
+{{- end }}
 {{- merge $owned (deepCopy .Values.config) | toYaml }}
 {{- end }}

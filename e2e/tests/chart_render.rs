@@ -160,6 +160,10 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
     };
 
     let (config, settings) = serve_settings(&objects, "kc-keelson");
+    // Three replicas: they split the clusters with Leases in the release namespace.
+    let leases = settings.leases.as_ref().expect("leases with more than one replica");
+    assert!(leases.in_cluster);
+    assert_eq!(leases.namespace, "gitops");
     let (config_volume, ro) = volume_of("/etc/keelson/config/config.yaml");
     assert!(ro);
     assert_eq!(config_volume["configMap"]["name"], "kc-keelson");
@@ -261,6 +265,7 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
     let (_, settings) = serve_settings(&objects, "kc-keelson");
     assert!(settings.webhook_secret_file.is_none());
     assert!(settings.github.is_none() && settings.kubeconfig.is_none());
+    assert!(settings.leases.is_none(), "one replica owns every cluster");
     let deploy = one(&objects, "Deployment", "kc-keelson");
     let names: Vec<&str> = deploy["spec"]["template"]["spec"]["volumes"]
         .as_array()

@@ -275,15 +275,20 @@ fn prunable(prunes: &[Member], o: &Options) -> (Vec<Member>, Vec<Member>) {
     })
 }
 
+/// The field manager of the inventory's own Namespace.
+const INVENTORY_MANAGER: &str = "keelson-inventory";
+
 async fn ensure_parent_namespace(cluster: &Cluster) -> Result<(), SyncError> {
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
     let ns = serde_json::json!({
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": inventory::PARENT_NAMESPACE}
     });
+    // A manager of its own: a target that also renders this Namespace (with labels, say)
+    // must not have them removed by this bare apply, nor remove what this one owns.
     api.patch(
         inventory::PARENT_NAMESPACE,
-        &PatchParams::apply(plan::FIELD_MANAGER),
+        &PatchParams::apply(INVENTORY_MANAGER),
         &Patch::Apply(&ns),
     )
     .await
