@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::config::{self, TransformerConfig};
 use super::generators::{GeneratedKind, combine, generate};
 use super::kustomization::Kustomization;
 use super::loader::Loader;
@@ -30,6 +31,7 @@ enum Expect {
 pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError> {
     let mut stack = Vec::new();
     let mut declared = Vec::new();
+    let mut config = TransformerConfig::default();
     let (mut resources, k) = accumulate(
         loader,
         root,
@@ -37,19 +39,24 @@ pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError
         Expect::Kustomization,
         &mut stack,
         &mut declared,
+        &mut config,
     )?;
     for r in resources.iter_mut().filter(|r| r.needs_hash) {
         let name = format!("{}-{}", r.name(), hash::suffix(&r.obj));
         r.set_name(&name);
     }
-    nameref::fix(&mut resources).map_err(|message| RenderError::Invalid {
-        path: loader.kustomization_file(root),
-        message,
+    nameref::fix(&mut resources, &config.name_reference).map_err(|message| {
+        RenderError::Invalid {
+            path: loader.kustomization_file(root),
+            message,
+        }
     })?;
-    vars::resolve(&declared, &mut resources).map_err(|message| RenderError::Field {
-        path: loader.kustomization_file(root),
-        field: "vars".into(),
-        message,
+    vars::resolve(&declared, &mut resources, &config.var_reference).map_err(|message| {
+        RenderError::Field {
+            path: loader.kustomization_file(root),
+            field: "vars".into(),
+            message,
+        }
     })?;
     let (mut sort, mut first, mut last) = (Reorder::Legacy, Vec::new(), Vec::new());
     if let Some(options) = &k.sort_options {
@@ -84,6 +91,7 @@ fn accumulate(
     expect: Expect,
     stack: &mut Vec<PathBuf>,
     vars: &mut Vec<vars::Var>,
+    config: &mut TransformerConfig,
 ) -> Result<(Vec<Resource>, Kustomization), RenderError> {
     if let Some(pos) = stack.iter().position(|d| d == dir) {
         let chain: Vec<String> = stack[pos..]
@@ -100,12 +108,16 @@ fn accumulate(
     let (k, kpath) = loader.load_kustomization(dir)?;
     check_kind(&k, &kpath, expect)?;
     check_supported(&k, &kpath)?;
+    if let Some(field) = &k.openapi {
+        super::openapi::apply_field(loader, dir, &kpath, field)?;
+    }
 
     let mut res = input;
     let mut ids: HashSet<Id> = res.iter().map(id).collect();
     for entry in k.resources.iter().chain(&k.bases) {
         let resolved = loader.resolve(dir, entry, false)?;
         if loader.fs.is_dir(&resolved) {
+            let mut sub_config = TransformerConfig::default();
             let (sub, _) = accumulate(
                 loader,
                 &resolved,
@@ -113,7 +125,9 @@ fn accumulate(
                 Expect::Kustomization,
                 stack,
                 vars,
+                &mut sub_config,
             )?;
+            merge_config(config, sub_config, &kpath)?;
             for r in sub {
                 append(&mut res, &mut ids, r, &kpath)?;
             }
@@ -124,6 +138,11 @@ fn accumulate(
             }
         }
     }
+
+    let custom = config::load_configurations(loader, dir, &kpath, &k.configurations)?;
+    merge_config(config, custom, &kpath)?;
+    let from_crds = config::load_crds(loader, dir, &kpath, &k.crds)?;
+    merge_config(config, from_crds, &kpath)?;
 
     let global = k.generator_options.as_ref();
     let generated = k
@@ -142,11 +161,19 @@ fn accumulate(
 
     for entry in &k.components {
         let resolved = loader.resolve(dir, entry, false)?;
-        let (out, _) = accumulate(loader, &resolved, res, Expect::Component, stack, vars)?;
+        let (out, _) = accumulate(
+            loader,
+            &resolved,
+            res,
+            Expect::Component,
+            stack,
+            vars,
+            config,
+        )?;
         res = out;
     }
 
-    transform::apply_all(loader, dir, &kpath, &k, &mut res)?;
+    transform::apply_all(loader, dir, &kpath, &k, &mut res, config)?;
     vars::merge(&k.vars, &mut res, vars).map_err(|message| RenderError::Field {
         path: kpath.clone(),
         field: "vars".into(),
@@ -154,6 +181,21 @@ fn accumulate(
     })?;
     stack.pop();
     Ok((res, k))
+}
+
+fn merge_config(
+    into: &mut TransformerConfig,
+    other: TransformerConfig,
+    kpath: &Path,
+) -> Result<(), RenderError> {
+    if other.is_empty() {
+        return Ok(());
+    }
+    into.merge(other).map_err(|message| RenderError::Field {
+        path: kpath.to_path_buf(),
+        field: "configurations".into(),
+        message,
+    })
 }
 
 fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), RenderError> {
@@ -193,9 +235,6 @@ fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
         });
     }
     let unsupported = [
-        ("crds", !k.crds.is_empty()),
-        ("openapi", k.openapi.is_some()),
-        ("configurations", !k.configurations.is_empty()),
         ("generators", !k.generators.is_empty()),
         ("transformers", !k.transformers.is_empty()),
         ("validators", !k.validators.is_empty()),
