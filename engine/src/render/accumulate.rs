@@ -10,6 +10,7 @@ use super::config::{self, TransformerConfig};
 use super::generators::{GeneratedKind, combine, generate};
 use super::kustomization::Kustomization;
 use super::loader::Loader;
+use super::plugins::{self, Role};
 use super::resource::{Behavior, Resource};
 use super::{RenderError, Reorder, hash, nameref, transform, vars};
 
@@ -158,6 +159,12 @@ fn accumulate(
         let r = generate(loader, dir, kind, args, global)?;
         add_generated(&mut res, &mut ids, r, &kpath)?;
     }
+    if !k.generators.is_empty() {
+        let configs = plugin_configs(loader, dir, &kpath, &k.generators, "generators", stack)?;
+        for r in plugins::generate_all(loader, dir, &kpath, &configs)? {
+            add_generated(&mut res, &mut ids, r, &kpath)?;
+        }
+    }
 
     for entry in &k.components {
         let resolved = loader.resolve(dir, entry, false)?;
@@ -174,6 +181,15 @@ fn accumulate(
     }
 
     transform::apply_all(loader, dir, &kpath, &k, &mut res, config)?;
+    for (entries, field, role) in [
+        (&k.transformers, "transformers", Role::Transformer),
+        (&k.validators, "validators", Role::Validator),
+    ] {
+        if !entries.is_empty() {
+            let configs = plugin_configs(loader, dir, &kpath, entries, field, stack)?;
+            plugins::transform_all(loader, dir, &kpath, &configs, &mut res, role)?;
+        }
+    }
     vars::merge(&k.vars, &mut res, vars).map_err(|message| RenderError::Field {
         path: kpath.clone(),
         field: "vars".into(),
@@ -235,9 +251,6 @@ fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
         });
     }
     let unsupported = [
-        ("generators", !k.generators.is_empty()),
-        ("transformers", !k.transformers.is_empty()),
-        ("validators", !k.validators.is_empty()),
         ("helmCharts", !k.helm_charts.is_empty()),
         (
             "helmChartInflationGenerator",
@@ -252,6 +265,63 @@ fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
         }),
         None => Ok(()),
     }
+}
+
+/// The plugin configurations a `generators:`/`transformers:`/`validators:` list names:
+/// inline YAML, files, or kustomization directories (built, and their output used).
+fn plugin_configs(
+    loader: &Loader<'_>,
+    dir: &Path,
+    kpath: &Path,
+    entries: &[Value],
+    field: &str,
+    stack: &mut Vec<PathBuf>,
+) -> Result<Vec<Resource>, RenderError> {
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Value::String(entry) = entry else {
+            return Err(RenderError::Field {
+                path: kpath.to_path_buf(),
+                field: format!("{field}[{i}]"),
+                message: "expected a file or directory path, or an inline configuration (a string)"
+                    .into(),
+            });
+        };
+        // An entry that reads as YAML mappings is an inline configuration.
+        if let Ok(docs) = crate::yaml::kustomize_documents(entry)
+            && !docs.is_empty()
+            && docs.iter().all(Value::is_object)
+        {
+            for doc in docs {
+                if let Value::Object(obj) = doc {
+                    out.push(Resource::new(obj, &kpath.display().to_string()));
+                }
+            }
+            continue;
+        }
+        let resolved = loader.resolve(dir, entry, false)?;
+        if loader.fs.is_dir(&resolved) {
+            let (mut vars, mut config) = (Vec::new(), TransformerConfig::default());
+            let (sub, _) = accumulate(
+                loader,
+                &resolved,
+                Vec::new(),
+                Expect::Kustomization,
+                stack,
+                &mut vars,
+                &mut config,
+            )?;
+            let source = loader.kustomization_file(&resolved).display().to_string();
+            out.extend(sub.into_iter().map(|mut r| {
+                r.source = source.clone();
+                r
+            }));
+        } else {
+            let path = loader.resolve(dir, entry, true)?;
+            out.extend(load_resources(loader, &path)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the objects of a resource file (flattening `List`s).

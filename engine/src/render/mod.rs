@@ -18,6 +18,7 @@ mod openapi;
 mod order;
 pub use order::install_rank;
 mod patch;
+mod plugins;
 mod replacements;
 mod resource;
 mod smp;

@@ -183,7 +183,7 @@ fn add_pairs(
 }
 
 /// Adds `pairs` to the maps custom field specs name (created where the spec says so).
-fn add_pairs_custom(
+pub fn add_pairs_custom(
     res: &mut [Resource],
     specs: &[Spec],
     pairs: &std::collections::BTreeMap<String, String>,
@@ -205,7 +205,7 @@ fn add_pairs_custom(
 
 /// Rewrites the string fields custom field specs name (`f` gets the current value, empty
 /// when the field is created).
-fn set_strings(r: &mut Resource, specs: &[Spec], f: &mut dyn FnMut(&str) -> String) {
+pub fn set_strings(r: &mut Resource, specs: &[Spec], f: &mut dyn FnMut(&str) -> String) {
     for spec in specs {
         if !spec.applies_to(r) {
             continue;
@@ -286,7 +286,7 @@ fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
-fn images(obj: &mut Map<String, Value>, image: &super::kustomization::Image) {
+pub fn images(obj: &mut Map<String, Value>, image: &super::kustomization::Image) {
     for (key, value) in obj.iter_mut() {
         match value {
             Value::Array(items) if key == "containers" || key == "initContainers" => {
@@ -310,7 +310,7 @@ fn images(obj: &mut Map<String, Value>, image: &super::kustomization::Image) {
     }
 }
 
-fn update_image(current: &str, image: &super::kustomization::Image) -> Option<String> {
+pub fn update_image(current: &str, image: &super::kustomization::Image) -> Option<String> {
     let (name, tag, digest) = split_image(current);
     if name != image.name {
         return None;
