@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::buildmeta::{self, Configured, Tracking};
 use super::config::{self, TransformerConfig};
 use super::generators::{GeneratedKind, combine, generate};
 use super::kustomization::Kustomization;
@@ -28,6 +29,13 @@ enum Expect {
     Component,
 }
 
+/// How a kustomization is entered: as what, and with which origin (when build metadata
+/// tracks origins).
+struct Entered {
+    expect: Expect,
+    track: Option<Tracking>,
+}
+
 /// Builds the root kustomization in `root` (an absolute, canonical path).
 pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError> {
     let mut stack = Vec::new();
@@ -37,7 +45,10 @@ pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError
         loader,
         root,
         Vec::new(),
-        Expect::Kustomization,
+        Entered {
+            expect: Expect::Kustomization,
+            track: None,
+        },
         &mut stack,
         &mut declared,
         &mut config,
@@ -59,6 +70,9 @@ pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError
             message,
         }
     })?;
+    if !k.build_metadata.is_empty() {
+        buildmeta::finish(&mut resources, buildmeta::Options::parse(&k.build_metadata));
+    }
     let (mut sort, mut first, mut last) = (Reorder::Legacy, Vec::new(), Vec::new());
     if let Some(options) = &k.sort_options {
         match options.order.as_deref() {
@@ -89,11 +103,12 @@ fn accumulate(
     loader: &Loader<'_>,
     dir: &Path,
     input: Vec<Resource>,
-    expect: Expect,
+    entered: Entered,
     stack: &mut Vec<PathBuf>,
     vars: &mut Vec<vars::Var>,
     config: &mut TransformerConfig,
 ) -> Result<(Vec<Resource>, Kustomization), RenderError> {
+    let Entered { expect, track } = entered;
     if let Some(pos) = stack.iter().position(|d| d == dir) {
         let chain: Vec<String> = stack[pos..]
             .iter()
@@ -107,6 +122,18 @@ fn accumulate(
     }
     stack.push(dir.to_path_buf());
     let (k, kpath) = loader.load_kustomization(dir)?;
+    // Origin tracking is on for the whole tree when the root asks for build metadata.
+    let track = match track {
+        None if stack.len() == 1 && !k.build_metadata.is_empty() => Some(Tracking::default()),
+        t => t,
+    }
+    .map(|mut t| {
+        t.file = kpath
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        t
+    });
     check_kind(&k, &kpath, expect)?;
     check_supported(&k, &kpath)?;
     if let Some(field) = &k.openapi {
@@ -123,7 +150,10 @@ fn accumulate(
                 loader,
                 &resolved,
                 Vec::new(),
-                Expect::Kustomization,
+                Entered {
+                    expect: Expect::Kustomization,
+                    track: track.as_ref().map(|t| t.child(entry)),
+                },
                 stack,
                 vars,
                 &mut sub_config,
@@ -134,7 +164,11 @@ fn accumulate(
             }
         } else {
             let path = loader.resolve(dir, entry, true)?;
-            for r in load_resources(loader, &path)? {
+            let mut loaded = load_resources(loader, &path)?;
+            if let Some(t) = &track {
+                buildmeta::set_file_origin(&mut loaded, &t.file_origin(entry));
+            }
+            for r in loaded {
                 append(&mut res, &mut ids, r, &kpath)?;
             }
         }
@@ -156,12 +190,32 @@ fn accumulate(
                 .map(|a| (GeneratedKind::Secret, a)),
         );
     for (kind, args) in generated {
-        let r = generate(loader, dir, kind, args, global)?;
+        let mut r = generate(loader, dir, kind, args, global)?;
+        if let Some(t) = &track {
+            let by = match kind {
+                GeneratedKind::ConfigMap => "ConfigMapGenerator",
+                GeneratedKind::Secret => "SecretGenerator",
+            };
+            buildmeta::set_generated_origin(&mut r, &Configured::builtin(t, by));
+        }
         add_generated(&mut res, &mut ids, r, &kpath)?;
     }
     if !k.generators.is_empty() {
-        let configs = plugin_configs(loader, dir, &kpath, &k.generators, "generators", stack)?;
-        for r in plugins::generate_all(loader, dir, &kpath, &configs)? {
+        let configs = plugin_configs(
+            loader,
+            dir,
+            &kpath,
+            &k.generators,
+            "generators",
+            stack,
+            track.as_ref(),
+        )?;
+        for (mut r, config) in plugins::generate_all(loader, dir, &kpath, &configs)? {
+            if track.is_some()
+                && let Some(by) = Configured::plugin(config)
+            {
+                buildmeta::set_generated_origin(&mut r, &by);
+            }
             add_generated(&mut res, &mut ids, r, &kpath)?;
         }
     }
@@ -172,7 +226,10 @@ fn accumulate(
             loader,
             &resolved,
             res,
-            Expect::Component,
+            Entered {
+                expect: Expect::Component,
+                track: track.as_ref().map(|t| t.child(entry)),
+            },
             stack,
             vars,
             config,
@@ -181,13 +238,26 @@ fn accumulate(
     }
 
     transform::apply_all(loader, dir, &kpath, &k, &mut res, config)?;
+    if let Some(t) = &track {
+        // The built-ins only change resources, never add any, so recording them all once
+        // they ran gives what recording each in turn gives.
+        for kind in transform::configured(&k) {
+            buildmeta::record(&mut res, &Configured::builtin(t, kind));
+        }
+    }
     for (entries, field, role) in [
         (&k.transformers, "transformers", Role::Transformer),
         (&k.validators, "validators", Role::Validator),
     ] {
         if !entries.is_empty() {
-            let configs = plugin_configs(loader, dir, &kpath, entries, field, stack)?;
+            let configs =
+                plugin_configs(loader, dir, &kpath, entries, field, stack, track.as_ref())?;
             plugins::transform_all(loader, dir, &kpath, &configs, &mut res, role)?;
+            if track.is_some() && role == Role::Transformer {
+                for by in configs.iter().filter_map(Configured::plugin) {
+                    buildmeta::record(&mut res, &by);
+                }
+            }
         }
     }
     vars::merge(&k.vars, &mut res, vars).map_err(|message| RenderError::Field {
@@ -256,7 +326,6 @@ fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
             "helmChartInflationGenerator",
             !k.helm_chart_inflation_generator.is_empty(),
         ),
-        ("buildMetadata", !k.build_metadata.is_empty()),
     ];
     match unsupported.iter().find(|(_, used)| *used) {
         Some((field, _)) => Err(RenderError::Unsupported {
@@ -276,6 +345,7 @@ fn plugin_configs(
     entries: &[Value],
     field: &str,
     stack: &mut Vec<PathBuf>,
+    track: Option<&Tracking>,
 ) -> Result<Vec<Resource>, RenderError> {
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
@@ -294,7 +364,14 @@ fn plugin_configs(
         {
             for doc in docs {
                 if let Value::Object(obj) = doc {
-                    out.push(Resource::new(obj, &kpath.display().to_string()));
+                    let mut r = Resource::new(obj, &kpath.display().to_string());
+                    if let Some(t) = track {
+                        buildmeta::set_file_origin(
+                            std::slice::from_mut(&mut r),
+                            &format!("path: {}\n", t.configured_in()),
+                        );
+                    }
+                    out.push(r);
                 }
             }
             continue;
@@ -306,7 +383,10 @@ fn plugin_configs(
                 loader,
                 &resolved,
                 Vec::new(),
-                Expect::Kustomization,
+                Entered {
+                    expect: Expect::Kustomization,
+                    track: track.map(|t| t.child(entry)),
+                },
                 stack,
                 &mut vars,
                 &mut config,
@@ -318,7 +398,11 @@ fn plugin_configs(
             }));
         } else {
             let path = loader.resolve(dir, entry, true)?;
-            out.extend(load_resources(loader, &path)?);
+            let mut loaded = load_resources(loader, &path)?;
+            if let Some(t) = track {
+                buildmeta::set_file_origin(&mut loaded, &t.file_origin(entry));
+            }
+            out.extend(loaded);
         }
     }
     Ok(out)

@@ -6,6 +6,7 @@
 //! the network nor a cluster.
 
 mod accumulate;
+mod buildmeta;
 mod config;
 mod fieldspec;
 pub mod fs;

@@ -108,12 +108,12 @@ fn check<'a>(r: &'a Resource, role: Role, kpath: &Path) -> Result<Config<'a>, Re
 
 /// Runs generator configurations; returns what they generate (to be added with their
 /// behavior).
-pub fn generate_all(
+pub fn generate_all<'a>(
     loader: &Loader<'_>,
     dir: &Path,
     kpath: &Path,
-    configs: &[Resource],
-) -> Result<Vec<Resource>, RenderError> {
+    configs: &'a [Resource],
+) -> Result<Vec<(Resource, &'a Resource)>, RenderError> {
     let mut out = Vec::new();
     for r in configs {
         let c = check(r, Role::Generator, kpath)?;
@@ -131,7 +131,7 @@ pub fn generate_all(
                 )));
             }
         };
-        out.push(generate(loader, dir, kind, &generator_args(&c)?, None)?);
+        out.push((generate(loader, dir, kind, &generator_args(&c)?, None)?, r));
     }
     Ok(out)
 }

@@ -55,6 +55,44 @@ pub const CLUSTER_SCOPED: &[&str] = &[
     "VolumeAttributesClass",
 ];
 
+/// The built-in transformers a kustomization configures, in the order they run (one per
+/// patch, label set, image and replica entry), as kustomize records them.
+pub fn configured(k: &Kustomization) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !k.patches_strategic_merge.is_empty() {
+        out.push("PatchStrategicMergeTransformer");
+    }
+    out.extend(k.patches.iter().map(|_| "PatchTransformer"));
+    if k.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
+        out.push("NamespaceTransformer");
+    }
+    if k.name_prefix.as_deref().is_some_and(|n| !n.is_empty()) {
+        out.push("PrefixTransformer");
+    }
+    if k.name_suffix.as_deref().is_some_and(|n| !n.is_empty()) {
+        out.push("SuffixTransformer");
+    }
+    if !k.labels.is_empty() || !k.common_labels.is_empty() {
+        // One per `labels:` entry, and one for commonLabels even when it is empty.
+        out.extend(k.labels.iter().map(|_| "LabelTransformer"));
+        out.push("LabelTransformer");
+    }
+    if !k.common_annotations.is_empty() {
+        out.push("AnnotationsTransformer");
+    }
+    out.extend(
+        k.patches_json6902
+            .iter()
+            .map(|_| "PatchJson6902Transformer"),
+    );
+    out.extend(k.replicas.iter().map(|_| "ReplicaCountTransformer"));
+    out.extend(k.images.iter().map(|_| "ImageTagTransformer"));
+    if !k.replacements.is_empty() {
+        out.push("ReplacementTransformer");
+    }
+    out
+}
+
 /// Applies the kustomization's transformers to `res`.
 pub fn apply_all(
     loader: &Loader<'_>,
