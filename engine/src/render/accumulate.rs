@@ -13,7 +13,7 @@ use super::kustomization::Kustomization;
 use super::loader::Loader;
 use super::plugins::{self, Role};
 use super::resource::{Behavior, Resource};
-use super::{RenderError, Reorder, hash, nameref, transform, vars};
+use super::{RenderError, Reorder, hash, helm, nameref, transform, vars};
 
 /// What the root kustomization produced, before ordering.
 pub struct Built {
@@ -200,6 +200,16 @@ fn accumulate(
         }
         add_generated(&mut res, &mut ids, r, &kpath)?;
     }
+    if !k.helm_charts.is_empty() {
+        let inflated = helm::inflate(loader, dir, &kpath, &k.helm_charts, k.helm_globals.as_ref())?;
+        for mut r in inflated {
+            if let Some(t) = &track {
+                let by = Configured::builtin(t, "HelmChartInflationGenerator");
+                buildmeta::set_generated_origin(&mut r, &by);
+            }
+            add_generated(&mut res, &mut ids, r, &kpath)?;
+        }
+    }
     if !k.generators.is_empty() {
         let configs = plugin_configs(
             loader,
@@ -306,34 +316,13 @@ fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), Rend
 
 /// Fields this renderer does not implement yet fail loudly instead of being ignored.
 fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
-    if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() {
-        let helm = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join("helm").is_file())
-        });
-        return Err(RenderError::Field {
-            path: path.to_path_buf(),
-            field: "helmCharts".into(),
-            message: if helm {
-                "charts are not inflated natively; render them with `helm template` into a resource file (or use the kustomize escape hatch)".into()
-            } else {
-                "helmCharts needs the `helm` binary on PATH, and none was found".into()
-            },
-        });
+    if k.helm_chart_inflation_generator.is_empty() {
+        return Ok(());
     }
-    let unsupported = [
-        ("helmCharts", !k.helm_charts.is_empty()),
-        (
-            "helmChartInflationGenerator",
-            !k.helm_chart_inflation_generator.is_empty(),
-        ),
-    ];
-    match unsupported.iter().find(|(_, used)| *used) {
-        Some((field, _)) => Err(RenderError::Unsupported {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-        }),
-        None => Ok(()),
-    }
+    Err(RenderError::Unsupported {
+        path: path.to_path_buf(),
+        field: "helmChartInflationGenerator (use helmCharts)".into(),
+    })
 }
 
 /// The plugin configurations a `generators:`/`transformers:`/`validators:` list names:
@@ -411,7 +400,12 @@ fn plugin_configs(
 /// Reads the objects of a resource file (flattening `List`s).
 pub fn load_resources(loader: &Loader<'_>, path: &Path) -> Result<Vec<Resource>, RenderError> {
     let text = loader.read_path(path)?;
-    let docs = crate::yaml::kustomize_documents(&text).map_err(|e| RenderError::Yaml {
+    parse_resources(&text, path)
+}
+
+/// The objects of a YAML stream read from `path` (flattening `List`s).
+pub fn parse_resources(text: &str, path: &Path) -> Result<Vec<Resource>, RenderError> {
+    let docs = crate::yaml::kustomize_documents(text).map_err(|e| RenderError::Yaml {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;

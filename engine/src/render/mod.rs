@@ -12,6 +12,7 @@ mod fieldspec;
 pub mod fs;
 mod generators;
 mod hash;
+mod helm;
 pub mod kustomization;
 mod loader;
 mod nameref;
