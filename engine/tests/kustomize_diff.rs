@@ -170,3 +170,80 @@ fn first_difference(want: &str, got: &str) -> String {
         &g[from..(i + 3).min(g.len())]
     )
 }
+
+/// `helmCharts`: no helm binary is available to this suite, so `tests/kustomize-helm/
+/// fake-helm.sh` stands in for it (it answers `version` and prints a fixed manifest for
+/// `template`). It checks how both tools call helm and what they do with its output
+/// (generator order, transformers, patches, errors), not chart rendering itself.
+#[test]
+fn helm_charts_match_kustomize_with_a_stand_in_helm() {
+    let kustomize = kustomize();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kustomize-helm");
+    let fake = dir.join("fake-helm.sh");
+    let mut failures = Vec::new();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let reference = Command::new(&kustomize)
+            .args(["build", "--enable-helm", "--helm-command"])
+            .arg(&fake)
+            .arg(case)
+            .output()
+            .unwrap();
+        let ours = Command::new(env!("CARGO_BIN_EXE_keelson"))
+            .arg("build")
+            .arg(case)
+            .env("KEELSON_HELM", &fake)
+            .output()
+            .unwrap();
+        match (reference.status.success(), ours.status.success()) {
+            (true, true) if reference.stdout != ours.stdout => failures.push(format!(
+                "{name}: output differs\n{}",
+                first_difference(
+                    &String::from_utf8_lossy(&reference.stdout),
+                    &String::from_utf8_lossy(&ours.stdout)
+                )
+            )),
+            (true, true) => {}
+            (false, false) => {
+                let msg = String::from_utf8_lossy(&ours.stderr);
+                if !msg.contains(&name) {
+                    failures.push(format!("{name}: error does not name the file: {msg}"));
+                }
+            }
+            (k, o) => failures.push(format!(
+                "{name}: kustomize succeeds: {k}, keelson succeeds: {o}\n{}",
+                String::from_utf8_lossy(if k { &ours.stderr } else { &reference.stderr })
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Without a helm binary, `helmCharts` is a clear error naming the file and the field.
+#[test]
+fn helm_charts_without_helm_fail_clearly() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kustomize-helm/charts-local");
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keelson"))
+        .arg("build")
+        .arg(&case)
+        .env("PATH", empty.path())
+        .env_remove("KEELSON_HELM")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        msg.contains("charts-local/kustomization.yaml")
+            && msg.contains("helmCharts[0]")
+            && msg.contains("`helm` binary"),
+        "{msg}"
+    );
+}

@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::buildmeta::{self, Configured, Tracking};
+use super::config::{self, TransformerConfig};
 use super::generators::{GeneratedKind, combine, generate};
 use super::kustomization::Kustomization;
 use super::loader::Loader;
+use super::plugins::{self, Role};
 use super::resource::{Behavior, Resource};
-use super::{RenderError, Reorder, hash, nameref, transform, vars};
+use super::{RenderError, Reorder, hash, helm, nameref, transform, vars};
 
 /// What the root kustomization produced, before ordering.
 pub struct Built {
@@ -26,31 +29,50 @@ enum Expect {
     Component,
 }
 
+/// How a kustomization is entered: as what, and with which origin (when build metadata
+/// tracks origins).
+struct Entered {
+    expect: Expect,
+    track: Option<Tracking>,
+}
+
 /// Builds the root kustomization in `root` (an absolute, canonical path).
 pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError> {
     let mut stack = Vec::new();
     let mut declared = Vec::new();
+    let mut config = TransformerConfig::default();
     let (mut resources, k) = accumulate(
         loader,
         root,
         Vec::new(),
-        Expect::Kustomization,
+        Entered {
+            expect: Expect::Kustomization,
+            track: None,
+        },
         &mut stack,
         &mut declared,
+        &mut config,
     )?;
     for r in resources.iter_mut().filter(|r| r.needs_hash) {
         let name = format!("{}-{}", r.name(), hash::suffix(&r.obj));
         r.set_name(&name);
     }
-    nameref::fix(&mut resources).map_err(|message| RenderError::Invalid {
-        path: loader.kustomization_file(root),
-        message,
+    nameref::fix(&mut resources, &config.name_reference).map_err(|message| {
+        RenderError::Invalid {
+            path: loader.kustomization_file(root),
+            message,
+        }
     })?;
-    vars::resolve(&declared, &mut resources).map_err(|message| RenderError::Field {
-        path: loader.kustomization_file(root),
-        field: "vars".into(),
-        message,
+    vars::resolve(&declared, &mut resources, &config.var_reference).map_err(|message| {
+        RenderError::Field {
+            path: loader.kustomization_file(root),
+            field: "vars".into(),
+            message,
+        }
     })?;
+    if !k.build_metadata.is_empty() {
+        buildmeta::finish(&mut resources, buildmeta::Options::parse(&k.build_metadata));
+    }
     let (mut sort, mut first, mut last) = (Reorder::Legacy, Vec::new(), Vec::new());
     if let Some(options) = &k.sort_options {
         match options.order.as_deref() {
@@ -81,10 +103,12 @@ fn accumulate(
     loader: &Loader<'_>,
     dir: &Path,
     input: Vec<Resource>,
-    expect: Expect,
+    entered: Entered,
     stack: &mut Vec<PathBuf>,
     vars: &mut Vec<vars::Var>,
+    config: &mut TransformerConfig,
 ) -> Result<(Vec<Resource>, Kustomization), RenderError> {
+    let Entered { expect, track } = entered;
     if let Some(pos) = stack.iter().position(|d| d == dir) {
         let chain: Vec<String> = stack[pos..]
             .iter()
@@ -98,32 +122,62 @@ fn accumulate(
     }
     stack.push(dir.to_path_buf());
     let (k, kpath) = loader.load_kustomization(dir)?;
+    // Origin tracking is on for the whole tree when the root asks for build metadata.
+    let track = match track {
+        None if stack.len() == 1 && !k.build_metadata.is_empty() => Some(Tracking::default()),
+        t => t,
+    }
+    .map(|mut t| {
+        t.file = kpath
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        t
+    });
     check_kind(&k, &kpath, expect)?;
     check_supported(&k, &kpath)?;
+    if let Some(field) = &k.openapi {
+        super::openapi::apply_field(loader, dir, &kpath, field)?;
+    }
 
     let mut res = input;
     let mut ids: HashSet<Id> = res.iter().map(id).collect();
     for entry in k.resources.iter().chain(&k.bases) {
         let resolved = loader.resolve(dir, entry, false)?;
         if loader.fs.is_dir(&resolved) {
+            let mut sub_config = TransformerConfig::default();
             let (sub, _) = accumulate(
                 loader,
                 &resolved,
                 Vec::new(),
-                Expect::Kustomization,
+                Entered {
+                    expect: Expect::Kustomization,
+                    track: track.as_ref().map(|t| t.child(entry)),
+                },
                 stack,
                 vars,
+                &mut sub_config,
             )?;
+            merge_config(config, sub_config, &kpath)?;
             for r in sub {
                 append(&mut res, &mut ids, r, &kpath)?;
             }
         } else {
             let path = loader.resolve(dir, entry, true)?;
-            for r in load_resources(loader, &path)? {
+            let mut loaded = load_resources(loader, &path)?;
+            if let Some(t) = &track {
+                buildmeta::set_file_origin(&mut loaded, &t.file_origin(entry));
+            }
+            for r in loaded {
                 append(&mut res, &mut ids, r, &kpath)?;
             }
         }
     }
+
+    let custom = config::load_configurations(loader, dir, &kpath, &k.configurations)?;
+    merge_config(config, custom, &kpath)?;
+    let from_crds = config::load_crds(loader, dir, &kpath, &k.crds)?;
+    merge_config(config, from_crds, &kpath)?;
 
     let global = k.generator_options.as_ref();
     let generated = k
@@ -136,17 +190,86 @@ fn accumulate(
                 .map(|a| (GeneratedKind::Secret, a)),
         );
     for (kind, args) in generated {
-        let r = generate(loader, dir, kind, args, global)?;
+        let mut r = generate(loader, dir, kind, args, global)?;
+        if let Some(t) = &track {
+            let by = match kind {
+                GeneratedKind::ConfigMap => "ConfigMapGenerator",
+                GeneratedKind::Secret => "SecretGenerator",
+            };
+            buildmeta::set_generated_origin(&mut r, &Configured::builtin(t, by));
+        }
         add_generated(&mut res, &mut ids, r, &kpath)?;
+    }
+    if !k.helm_charts.is_empty() {
+        let inflated = helm::inflate(loader, dir, &kpath, &k.helm_charts, k.helm_globals.as_ref())?;
+        for mut r in inflated {
+            if let Some(t) = &track {
+                let by = Configured::builtin(t, "HelmChartInflationGenerator");
+                buildmeta::set_generated_origin(&mut r, &by);
+            }
+            add_generated(&mut res, &mut ids, r, &kpath)?;
+        }
+    }
+    if !k.generators.is_empty() {
+        let configs = plugin_configs(
+            loader,
+            dir,
+            &kpath,
+            &k.generators,
+            "generators",
+            stack,
+            track.as_ref(),
+        )?;
+        for (mut r, config) in plugins::generate_all(loader, dir, &kpath, &configs)? {
+            if track.is_some()
+                && let Some(by) = Configured::plugin(config)
+            {
+                buildmeta::set_generated_origin(&mut r, &by);
+            }
+            add_generated(&mut res, &mut ids, r, &kpath)?;
+        }
     }
 
     for entry in &k.components {
         let resolved = loader.resolve(dir, entry, false)?;
-        let (out, _) = accumulate(loader, &resolved, res, Expect::Component, stack, vars)?;
+        let (out, _) = accumulate(
+            loader,
+            &resolved,
+            res,
+            Entered {
+                expect: Expect::Component,
+                track: track.as_ref().map(|t| t.child(entry)),
+            },
+            stack,
+            vars,
+            config,
+        )?;
         res = out;
     }
 
-    transform::apply_all(loader, dir, &kpath, &k, &mut res)?;
+    transform::apply_all(loader, dir, &kpath, &k, &mut res, config)?;
+    if let Some(t) = &track {
+        // The built-ins only change resources, never add any, so recording them all once
+        // they ran gives what recording each in turn gives.
+        for kind in transform::configured(&k) {
+            buildmeta::record(&mut res, &Configured::builtin(t, kind));
+        }
+    }
+    for (entries, field, role) in [
+        (&k.transformers, "transformers", Role::Transformer),
+        (&k.validators, "validators", Role::Validator),
+    ] {
+        if !entries.is_empty() {
+            let configs =
+                plugin_configs(loader, dir, &kpath, entries, field, stack, track.as_ref())?;
+            plugins::transform_all(loader, dir, &kpath, &configs, &mut res, role)?;
+            if track.is_some() && role == Role::Transformer {
+                for by in configs.iter().filter_map(Configured::plugin) {
+                    buildmeta::record(&mut res, &by);
+                }
+            }
+        }
+    }
     vars::merge(&k.vars, &mut res, vars).map_err(|message| RenderError::Field {
         path: kpath.clone(),
         field: "vars".into(),
@@ -154,6 +277,21 @@ fn accumulate(
     })?;
     stack.pop();
     Ok((res, k))
+}
+
+fn merge_config(
+    into: &mut TransformerConfig,
+    other: TransformerConfig,
+    kpath: &Path,
+) -> Result<(), RenderError> {
+    if other.is_empty() {
+        return Ok(());
+    }
+    into.merge(other).map_err(|message| RenderError::Field {
+        path: kpath.to_path_buf(),
+        field: "configurations".into(),
+        message,
+    })
 }
 
 fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), RenderError> {
@@ -178,47 +316,96 @@ fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), Rend
 
 /// Fields this renderer does not implement yet fail loudly instead of being ignored.
 fn check_supported(k: &Kustomization, path: &Path) -> Result<(), RenderError> {
-    if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() {
-        let helm = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join("helm").is_file())
-        });
-        return Err(RenderError::Field {
-            path: path.to_path_buf(),
-            field: "helmCharts".into(),
-            message: if helm {
-                "charts are not inflated natively; render them with `helm template` into a resource file (or use the kustomize escape hatch)".into()
-            } else {
-                "helmCharts needs the `helm` binary on PATH, and none was found".into()
-            },
-        });
+    if k.helm_chart_inflation_generator.is_empty() {
+        return Ok(());
     }
-    let unsupported = [
-        ("crds", !k.crds.is_empty()),
-        ("openapi", k.openapi.is_some()),
-        ("configurations", !k.configurations.is_empty()),
-        ("generators", !k.generators.is_empty()),
-        ("transformers", !k.transformers.is_empty()),
-        ("validators", !k.validators.is_empty()),
-        ("helmCharts", !k.helm_charts.is_empty()),
-        (
-            "helmChartInflationGenerator",
-            !k.helm_chart_inflation_generator.is_empty(),
-        ),
-        ("buildMetadata", !k.build_metadata.is_empty()),
-    ];
-    match unsupported.iter().find(|(_, used)| *used) {
-        Some((field, _)) => Err(RenderError::Unsupported {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-        }),
-        None => Ok(()),
+    Err(RenderError::Unsupported {
+        path: path.to_path_buf(),
+        field: "helmChartInflationGenerator (use helmCharts)".into(),
+    })
+}
+
+/// The plugin configurations a `generators:`/`transformers:`/`validators:` list names:
+/// inline YAML, files, or kustomization directories (built, and their output used).
+fn plugin_configs(
+    loader: &Loader<'_>,
+    dir: &Path,
+    kpath: &Path,
+    entries: &[Value],
+    field: &str,
+    stack: &mut Vec<PathBuf>,
+    track: Option<&Tracking>,
+) -> Result<Vec<Resource>, RenderError> {
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Value::String(entry) = entry else {
+            return Err(RenderError::Field {
+                path: kpath.to_path_buf(),
+                field: format!("{field}[{i}]"),
+                message: "expected a file or directory path, or an inline configuration (a string)"
+                    .into(),
+            });
+        };
+        // An entry that reads as YAML mappings is an inline configuration.
+        if let Ok(docs) = crate::yaml::kustomize_documents(entry)
+            && !docs.is_empty()
+            && docs.iter().all(Value::is_object)
+        {
+            for doc in docs {
+                if let Value::Object(obj) = doc {
+                    let mut r = Resource::new(obj, &kpath.display().to_string());
+                    if let Some(t) = track {
+                        buildmeta::set_file_origin(
+                            std::slice::from_mut(&mut r),
+                            &format!("path: {}\n", t.configured_in()),
+                        );
+                    }
+                    out.push(r);
+                }
+            }
+            continue;
+        }
+        let resolved = loader.resolve(dir, entry, false)?;
+        if loader.fs.is_dir(&resolved) {
+            let (mut vars, mut config) = (Vec::new(), TransformerConfig::default());
+            let (sub, _) = accumulate(
+                loader,
+                &resolved,
+                Vec::new(),
+                Entered {
+                    expect: Expect::Kustomization,
+                    track: track.map(|t| t.child(entry)),
+                },
+                stack,
+                &mut vars,
+                &mut config,
+            )?;
+            let source = loader.kustomization_file(&resolved).display().to_string();
+            out.extend(sub.into_iter().map(|mut r| {
+                r.source = source.clone();
+                r
+            }));
+        } else {
+            let path = loader.resolve(dir, entry, true)?;
+            let mut loaded = load_resources(loader, &path)?;
+            if let Some(t) = track {
+                buildmeta::set_file_origin(&mut loaded, &t.file_origin(entry));
+            }
+            out.extend(loaded);
+        }
     }
+    Ok(out)
 }
 
 /// Reads the objects of a resource file (flattening `List`s).
 pub fn load_resources(loader: &Loader<'_>, path: &Path) -> Result<Vec<Resource>, RenderError> {
     let text = loader.read_path(path)?;
-    let docs = crate::yaml::kustomize_documents(&text).map_err(|e| RenderError::Yaml {
+    parse_resources(&text, path)
+}
+
+/// The objects of a YAML stream read from `path` (flattening `List`s).
+pub fn parse_resources(text: &str, path: &Path) -> Result<Vec<Resource>, RenderError> {
+    let docs = crate::yaml::kustomize_documents(text).map_err(|e| RenderError::Yaml {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;

@@ -219,6 +219,29 @@ pub fn for_each_field(obj: &mut Map<String, Value>, path: &str, f: &mut dyn FnMu
     });
 }
 
+/// Calls `f` on every value at `path`; with `create`, missing maps along the way and a
+/// missing last field (as `null`) are created first.
+pub fn for_each_field_creating(
+    obj: &mut Map<String, Value>,
+    path: &str,
+    create: bool,
+    f: &mut dyn FnMut(&mut Value),
+) {
+    let segments = split_path(path);
+    let Some((field, parent)) = segments.split_last() else {
+        return;
+    };
+    let parent: Vec<&str> = parent.iter().map(String::as_str).collect();
+    walk_map(obj, &parent, create, &mut |m| {
+        if create && !m.contains_key(field.as_str()) {
+            m.insert(field.clone(), Value::Null);
+        }
+        if let Some(v) = m.get_mut(field.as_str()) {
+            f(v);
+        }
+    });
+}
+
 /// Applies `specs` that match the resource, calling `f` on each map found.
 pub fn apply_to_maps(
     res: &mut Resource,

@@ -232,7 +232,15 @@ pub fn combine(existing: &mut Resource, generated: Resource) {
                 .entry(field)
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(m) = entry {
-                m.extend(new);
+                // Build annotations (origin, transformations) stay those of the resource
+                // merged into.
+                for (k, v) in new {
+                    let build =
+                        k == super::buildmeta::ORIGIN || k == super::buildmeta::TRANSFORMATIONS;
+                    if !(build && m.contains_key(&k)) {
+                        m.insert(k, v);
+                    }
+                }
             }
         }
     }

@@ -55,7 +55,7 @@ pub struct Labels {
     pub pairs: BTreeMap<String, String>,
     pub include_selectors: bool,
     pub include_templates: bool,
-    pub fields: Vec<Value>,
+    pub fields: Vec<super::config::Spec>,
 }
 
 /// A `configMapGenerator` or `secretGenerator` entry.

@@ -14,6 +14,8 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 pub struct Loader<'a> {
     pub fs: &'a dyn FileSystem,
     pub restrictor: LoadRestrictor,
+    /// The build's strategic-merge schema, once a kustomization chose one (`openapi:`).
+    pub openapi: std::sync::OnceLock<super::openapi::Choice>,
 }
 
 /// Whether a resource entry names a remote target (kustomize would fetch it).
@@ -26,6 +28,14 @@ pub fn is_remote(entry: &str) -> bool {
 }
 
 impl Loader<'_> {
+    /// The patch metadata strategic merge uses in this build.
+    pub fn schema(&self) -> Result<&super::smp::Schema, RenderError> {
+        match self.openapi.get() {
+            Some(choice) => choice.schema(),
+            None => Ok(super::smp::Schema::builtin()),
+        }
+    }
+
     /// The kustomization file of `dir` (the first name that exists), for messages too.
     pub fn kustomization_file(&self, dir: &Path) -> PathBuf {
         FILE_NAMES

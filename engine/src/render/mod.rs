@@ -6,18 +6,24 @@
 //! the network nor a cluster.
 
 mod accumulate;
+mod buildmeta;
+mod config;
 mod fieldspec;
 pub mod fs;
 mod generators;
 mod hash;
+mod helm;
 pub mod kustomization;
 mod loader;
 mod nameref;
+mod openapi;
 mod order;
 pub use order::install_rank;
 mod patch;
+mod plugins;
 mod replacements;
 mod resource;
+mod smp;
 mod transform;
 mod vars;
 
@@ -130,7 +136,16 @@ pub fn strategic_merge(
     group: &str,
     kind: &str,
 ) -> bool {
-    patch::strategic_merge_public(target, patch, group, kind)
+    let version = target
+        .get("apiVersion")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|v| v.rsplit('/').next())
+        .unwrap_or("")
+        .to_string();
+    matches!(
+        smp::strategic_merge(smp::Schema::builtin(), target, patch, group, &version, kind),
+        smp::Outcome::Keep
+    )
 }
 
 /// Renders the kustomization in `dir`.
@@ -143,6 +158,7 @@ pub fn build(
     let loader = loader::Loader {
         fs: &recording,
         restrictor: options.load_restrictor,
+        openapi: std::sync::OnceLock::new(),
     };
     let root = fs.canonicalize(dir).map_err(|e| RenderError::Io {
         path: dir.to_path_buf(),

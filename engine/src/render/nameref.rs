@@ -7,16 +7,18 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
+use super::config::NameRef;
 use super::fieldspec::for_each_field;
 use super::resource::Resource;
 use super::transform::CLUSTER_SCOPED;
 
 /// A field of `referrer` kinds that names a `target` kind.
 struct Ref {
-    target: &'static str,
-    /// The target's API group must be this one.
-    group: &'static str,
-    referrer: &'static str,
+    target: String,
+    /// The target's API group must be this one (empty: any).
+    group: String,
+    /// The referring kind (empty: any).
+    referrer: String,
     path: String,
 }
 
@@ -221,13 +223,13 @@ fn refs() -> &'static [Ref] {
     static REFS: OnceLock<Vec<Ref>> = OnceLock::new();
     REFS.get_or_init(|| {
         let mut out = Vec::new();
-        let mut pod = |target: &'static str, holders: &[(&'static str, &str)], fields: &[&str]| {
+        let mut pod = |target: &str, holders: &[(&str, &str)], fields: &[&str]| {
             for (referrer, prefix) in holders {
                 for field in fields {
                     out.push(Ref {
-                        target,
-                        group: "",
-                        referrer,
+                        target: target.to_string(),
+                        group: String::new(),
+                        referrer: referrer.to_string(),
                         path: format!("{prefix}/{field}"),
                     });
                 }
@@ -244,9 +246,9 @@ fn refs() -> &'static [Ref] {
         pod("PriorityClass", POD_HOLDERS, &["priorityClassName"]);
         for (target, group, referrer, path) in OTHER {
             out.push(Ref {
-                target,
-                group,
-                referrer,
+                target: target.to_string(),
+                group: group.to_string(),
+                referrer: referrer.to_string(),
                 path: path.to_string(),
             });
         }
@@ -292,8 +294,9 @@ fn effective_ns(kind: &str, ns: Option<&str>) -> String {
     }
 }
 
-/// Updates every reference to an object whose id changed.
-pub fn fix(res: &mut [Resource]) -> Result<(), String> {
+/// Updates every reference to an object whose id changed; `extra` are the name references
+/// a tree's `configurations:`/`crds:` added.
+pub fn fix(res: &mut [Resource], extra: &[NameRef]) -> Result<(), String> {
     let candidates: Vec<Candidate> = res
         .iter()
         .filter(|r| !r.previous.is_empty())
@@ -313,6 +316,17 @@ pub fn fix(res: &mut [Resource]) -> Result<(), String> {
         }
     }
     let kinds: HashSet<&str> = candidates.iter().map(|c| c.kind.as_str()).collect();
+    let extra_refs: Vec<Ref> = extra
+        .iter()
+        .flat_map(|nr| {
+            nr.referrers.iter().map(|s| Ref {
+                target: nr.kind.clone(),
+                group: nr.group.clone(),
+                referrer: s.kind.clone(),
+                path: s.walk_path(),
+            })
+        })
+        .collect();
     let mut failure = None;
     for referrer in res.iter_mut() {
         let kind = referrer.kind().to_string();
@@ -330,10 +344,9 @@ pub fn fix(res: &mut [Resource]) -> Result<(), String> {
                     .to_string(),
             )
         });
-        for r in refs()
-            .iter()
-            .filter(|r| r.referrer == kind && kinds.contains(r.target))
-        {
+        for r in refs().iter().chain(&extra_refs).filter(|r| {
+            (r.referrer.is_empty() || r.referrer == kind) && kinds.contains(r.target.as_str())
+        }) {
             let eligible = |c: &&Candidate| {
                 (r.group.is_empty() || c.group == r.group)
                     // roleRef names a Role or a ClusterRole: only that kind may match.
@@ -346,7 +359,7 @@ pub fn fix(res: &mut [Resource]) -> Result<(), String> {
             };
             let lookup = |old: &str| -> Vec<&Candidate> {
                 by_name
-                    .get(&(r.target, old))
+                    .get(&(r.target.as_str(), old))
                     .map(|v| v.iter().copied().filter(eligible).collect())
                     .unwrap_or_default()
             };

@@ -1,9 +1,7 @@
-//! Patches: strategic merge (with the Kubernetes patch metadata of `patch_meta.tsv`) and
-//! JSON 6902, selected by target or by the patch's own identity.
+//! Patches: strategic merge (see `smp`) and JSON 6902, selected by target or by the patch's
+//! own identity.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
@@ -11,229 +9,7 @@ use super::RenderError;
 use super::kustomization::{Patch, Selector};
 use super::loader::Loader;
 use super::resource::Resource;
-
-/// One field of a type, as far as strategic merge cares.
-#[derive(Debug)]
-struct FieldMeta {
-    /// o: object, l: list of objects, p: list of scalars, m: map of objects.
-    shape: u8,
-    child: String,
-    merge: bool,
-    key: String,
-}
-
-#[derive(Default)]
-struct Meta {
-    kinds: HashMap<(String, String), String>,
-    fields: HashMap<String, HashMap<String, FieldMeta>>,
-}
-
-fn meta() -> &'static Meta {
-    static META: OnceLock<Meta> = OnceLock::new();
-    META.get_or_init(|| {
-        let mut m = Meta::default();
-        let mut current: Option<String> = None;
-        for line in include_str!("patch_meta.tsv").lines() {
-            let cols: Vec<&str> = line.split('\t').collect();
-            match cols.first() {
-                Some(&"G") if cols.len() >= 5 => {
-                    m.kinds
-                        .entry((cols[1].to_string(), cols[3].to_string()))
-                        .or_insert_with(|| cols[4].to_string());
-                }
-                Some(&"D") if cols.len() >= 2 => current = Some(cols[1].to_string()),
-                Some(&"F") if cols.len() >= 6 => {
-                    if let Some(def) = &current {
-                        m.fields.entry(def.clone()).or_default().insert(
-                            cols[1].to_string(),
-                            FieldMeta {
-                                shape: cols[2].as_bytes().first().copied().unwrap_or(b'o'),
-                                child: cols[3].to_string(),
-                                merge: cols[4].split(',').any(|s| s == "merge"),
-                                key: cols[5].to_string(),
-                            },
-                        );
-                    }
-                }
-                _ => {}
-            }
-        }
-        m
-    })
-}
-
-fn field_meta<'a>(def: Option<&str>, field: &str) -> Option<&'a FieldMeta> {
-    let def = def?;
-    meta().fields.get(def)?.get(field)
-}
-
-/// What a patch asks for a map: keep it (merged) or delete it.
-enum Outcome {
-    Keep,
-    Delete,
-}
-
-/// [`strategic_merge`] for callers outside the renderer: true keeps the object.
-pub fn strategic_merge_public(
-    dst: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
-    group: &str,
-    kind: &str,
-) -> bool {
-    matches!(strategic_merge(dst, patch, group, kind), Outcome::Keep)
-}
-
-/// Applies a strategic merge patch to an object of `group`/`kind`.
-fn strategic_merge(
-    dst: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
-    group: &str,
-    kind: &str,
-) -> Outcome {
-    let def = meta()
-        .kinds
-        .get(&(group.to_string(), kind.to_string()))
-        .cloned();
-    merge_map(dst, patch, def.as_deref())
-}
-
-fn merge_map(
-    dst: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
-    def: Option<&str>,
-) -> Outcome {
-    match patch.get("$patch").and_then(Value::as_str) {
-        Some("delete") => return Outcome::Delete,
-        Some("replace") => {
-            *dst = clean_map(patch);
-            return Outcome::Keep;
-        }
-        _ => {}
-    }
-    for (key, pv) in patch {
-        if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(items)), Value::Array(remove)) = (dst.get_mut(list), pv) {
-                items.retain(|v| !remove.contains(v));
-            }
-            continue;
-        }
-        if key.starts_with('$') {
-            continue;
-        }
-        let fm = field_meta(def, key);
-        match pv {
-            Value::Null => {
-                dst.remove(key);
-            }
-            Value::Object(pm) => {
-                let child = fm.filter(|f| f.shape == b'o').map(|f| f.child.as_str());
-                match dst.get_mut(key) {
-                    Some(Value::Object(dm)) => {
-                        let child_def = match fm {
-                            Some(f) if f.shape == b'm' => None,
-                            _ => child,
-                        };
-                        if let Outcome::Delete = merge_map(dm, pm, child_def) {
-                            dst.remove(key);
-                        }
-                    }
-                    _ => {
-                        if pm.get("$patch").and_then(Value::as_str) != Some("delete") {
-                            dst.insert(key.clone(), Value::Object(clean_map(pm)));
-                        }
-                    }
-                }
-            }
-            Value::Array(items) => match fm {
-                Some(f) if f.merge && f.shape == b'l' && !f.key.is_empty() => {
-                    let mut current = match dst.remove(key) {
-                        Some(Value::Array(v)) => v,
-                        _ => Vec::new(),
-                    };
-                    merge_list(&mut current, items, &f.key, Some(f.child.as_str()));
-                    dst.insert(key.clone(), Value::Array(current));
-                }
-                Some(f) if f.merge && f.shape == b'p' => {
-                    let mut current = match dst.remove(key) {
-                        Some(Value::Array(v)) => v,
-                        _ => Vec::new(),
-                    };
-                    for item in items {
-                        if !current.contains(item) {
-                            current.push(item.clone());
-                        }
-                    }
-                    dst.insert(key.clone(), Value::Array(current));
-                }
-                _ => {
-                    dst.insert(key.clone(), Value::Array(items.iter().map(clean).collect()));
-                }
-            },
-            scalar => {
-                dst.insert(key.clone(), scalar.clone());
-            }
-        }
-    }
-    Outcome::Keep
-}
-
-fn merge_list(dst: &mut Vec<Value>, patch: &[Value], key: &str, def: Option<&str>) {
-    if patch
-        .iter()
-        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
-    {
-        *dst = patch
-            .iter()
-            .filter(|p| p.get("$patch").is_none() || p.as_object().is_some_and(|m| m.len() > 1))
-            .map(clean)
-            .collect();
-        return;
-    }
-    // kustomize's order: the patch's elements first (merged with the matching element of
-    // the original), then the original elements the patch does not mention.
-    let mut original: Vec<Option<Value>> = std::mem::take(dst).into_iter().map(Some).collect();
-    let mut merged = Vec::new();
-    for item in patch {
-        let Some(pm) = item.as_object() else {
-            merged.push(item.clone());
-            continue;
-        };
-        let id = pm.get(key);
-        let pos = id.and_then(|id| {
-            original
-                .iter()
-                .position(|d| d.as_ref().is_some_and(|d| d.get(key) == Some(id)))
-        });
-        let existing = pos.and_then(|i| original[i].take());
-        match (existing, pm.get("$patch").and_then(Value::as_str)) {
-            (_, Some("delete")) => {}
-            (Some(Value::Object(mut dm)), _) => {
-                if let Outcome::Keep = merge_map(&mut dm, pm, def) {
-                    merged.push(Value::Object(dm));
-                }
-            }
-            _ => merged.push(Value::Object(clean_map(pm))),
-        }
-    }
-    merged.extend(original.into_iter().flatten());
-    *dst = merged;
-}
-
-/// A patch value without its `$patch`-style directives.
-fn clean(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(clean_map(m)),
-        Value::Array(items) => Value::Array(items.iter().map(clean).collect()),
-        other => other.clone(),
-    }
-}
-
-fn clean_map(m: &Map<String, Value>) -> Map<String, Value> {
-    m.iter()
-        .filter(|(k, _)| !k.starts_with('$'))
-        .map(|(k, v)| (k.clone(), clean(v)))
-        .collect()
-}
+use super::smp::{Outcome, Schema, strategic_merge};
 
 /// Applies JSON 6902 operations to `doc`.
 fn json6902(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
@@ -473,6 +249,7 @@ fn parse_patch(text: &str, kpath: &Path, field: &str) -> Result<Vec<Value>, Rend
 /// Applies one strategic-merge patch document, to `target`-selected resources or to the
 /// resource with the patch's own kind, name and namespace.
 fn apply_smp(
+    schema: &Schema,
     doc: &Map<String, Value>,
     target: Option<&Selector>,
     res: &mut Vec<Resource>,
@@ -510,7 +287,10 @@ fn apply_smp(
     }
     let mut patch = doc.clone();
     if target.is_some() {
-        // The target decides what is patched; the patch's own identity is not applied.
+        // The target decides what is patched; the patch's own identity (kind, apiVersion,
+        // name, namespace) is not applied.
+        patch.remove("apiVersion");
+        patch.remove("kind");
         if let Some(Value::Object(meta)) = patch.get_mut("metadata") {
             meta.remove("name");
             meta.remove("namespace");
@@ -520,7 +300,14 @@ fn apply_smp(
     for i in matched {
         let r = &mut res[i];
         let gvk = r.gvk();
-        if let Outcome::Delete = strategic_merge(&mut r.obj, &patch, &gvk.group, &gvk.kind) {
+        if let Outcome::Delete = strategic_merge(
+            schema,
+            &mut r.obj,
+            &patch,
+            &gvk.group,
+            &gvk.version,
+            &gvk.kind,
+        ) {
             deleted.push(i);
         }
     }
@@ -578,7 +365,7 @@ pub fn strategic_merge_entries(
         };
         for doc in parse_patch(&text, kpath, &field)? {
             if let Value::Object(m) = doc {
-                apply_smp(&m, None, res, kpath, &field)?;
+                apply_smp(loader.schema()?, &m, None, res, kpath, &field)?;
             }
         }
     }
@@ -611,7 +398,7 @@ pub fn patches(
             _ => {
                 for doc in &docs {
                     if let Value::Object(m) = doc {
-                        apply_smp(m, p.target.as_ref(), res, kpath, &field)?;
+                        apply_smp(loader.schema()?, m, p.target.as_ref(), res, kpath, &field)?;
                     }
                 }
             }

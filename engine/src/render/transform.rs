@@ -6,7 +6,10 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::fieldspec::{annotation_specs, apply_to_maps, for_each_map, label_specs};
+use super::config::{Spec, TransformerConfig};
+use super::fieldspec::{
+    annotation_specs, apply_to_maps, for_each_field_creating, for_each_map, label_specs,
+};
 use super::kustomization::Kustomization;
 use super::loader::Loader;
 use super::resource::Resource;
@@ -52,6 +55,44 @@ pub const CLUSTER_SCOPED: &[&str] = &[
     "VolumeAttributesClass",
 ];
 
+/// The built-in transformers a kustomization configures, in the order they run (one per
+/// patch, label set, image and replica entry), as kustomize records them.
+pub fn configured(k: &Kustomization) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !k.patches_strategic_merge.is_empty() {
+        out.push("PatchStrategicMergeTransformer");
+    }
+    out.extend(k.patches.iter().map(|_| "PatchTransformer"));
+    if k.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
+        out.push("NamespaceTransformer");
+    }
+    if k.name_prefix.as_deref().is_some_and(|n| !n.is_empty()) {
+        out.push("PrefixTransformer");
+    }
+    if k.name_suffix.as_deref().is_some_and(|n| !n.is_empty()) {
+        out.push("SuffixTransformer");
+    }
+    if !k.labels.is_empty() || !k.common_labels.is_empty() {
+        // One per `labels:` entry, and one for commonLabels even when it is empty.
+        out.extend(k.labels.iter().map(|_| "LabelTransformer"));
+        out.push("LabelTransformer");
+    }
+    if !k.common_annotations.is_empty() {
+        out.push("AnnotationsTransformer");
+    }
+    out.extend(
+        k.patches_json6902
+            .iter()
+            .map(|_| "PatchJson6902Transformer"),
+    );
+    out.extend(k.replicas.iter().map(|_| "ReplicaCountTransformer"));
+    out.extend(k.images.iter().map(|_| "ImageTagTransformer"));
+    if !k.replacements.is_empty() {
+        out.push("ReplacementTransformer");
+    }
+    out
+}
+
 /// Applies the kustomization's transformers to `res`.
 pub fn apply_all(
     loader: &Loader<'_>,
@@ -59,11 +100,15 @@ pub fn apply_all(
     kpath: &Path,
     k: &Kustomization,
     res: &mut Vec<Resource>,
+    config: &TransformerConfig,
 ) -> Result<(), RenderError> {
     patch::strategic_merge_entries(loader, dir, kpath, &k.patches_strategic_merge, res)?;
     patch::patches(loader, dir, kpath, &k.patches, res)?;
     if let Some(ns) = k.namespace.as_deref().filter(|ns| !ns.is_empty()) {
         namespace(ns, res);
+        for r in res.iter_mut() {
+            set_strings(r, &config.namespace, &mut |_| ns.to_string());
+        }
     }
     let prefix = k.name_prefix.as_deref().unwrap_or("");
     let suffix = k.name_suffix.as_deref().unwrap_or("");
@@ -78,10 +123,17 @@ pub fn apply_all(
             }
             let name = format!("{prefix}{}{suffix}", r.name());
             r.set_name(&name);
+            if !prefix.is_empty() {
+                set_strings(r, &config.name_prefix, &mut |v| format!("{prefix}{v}"));
+            }
+            if !suffix.is_empty() {
+                set_strings(r, &config.name_suffix, &mut |v| format!("{v}{suffix}"));
+            }
         }
     }
     if !k.common_labels.is_empty() {
         add_pairs(res, &label_specs(true, true), &k.common_labels);
+        add_pairs_custom(res, &config.common_labels, &k.common_labels);
     }
     for set in &k.labels {
         add_pairs(
@@ -89,9 +141,20 @@ pub fn apply_all(
             &label_specs(set.include_selectors, set.include_templates),
             &set.pairs,
         );
+        let mut custom: Vec<Spec> = set.fields.clone();
+        if set.include_selectors {
+            custom.extend(config.common_labels.iter().cloned());
+        } else {
+            custom.extend(config.labels.iter().cloned());
+            if set.include_templates {
+                custom.extend(config.template_labels.iter().cloned());
+            }
+        }
+        add_pairs_custom(res, &custom, &set.pairs);
     }
     if !k.common_annotations.is_empty() {
         add_pairs(res, &annotation_specs(), &k.common_annotations);
+        add_pairs_custom(res, &config.common_annotations, &k.common_annotations);
     }
     patch::json6902_entries(loader, dir, kpath, &k.patches_json6902, res)?;
     for replica in &k.replicas {
@@ -110,10 +173,33 @@ pub fn apply_all(
                 spec.insert("replicas".into(), Value::from(replica.count));
             }
         }
+        if !config.replicas.is_empty() {
+            for r in res
+                .iter_mut()
+                .filter(|r| r.name() == replica.name || r.original_name == replica.name)
+            {
+                let gvk = r.gvk();
+                for spec in config.replicas.iter().filter(|s| s.selects(&gvk)) {
+                    for_each_field_creating(&mut r.obj, &spec.walk_path(), spec.create, &mut |v| {
+                        *v = Value::from(replica.count)
+                    });
+                }
+            }
+        }
     }
     for image in &k.images {
         for r in res.iter_mut() {
             images(&mut r.obj, image);
+            let gvk = r.gvk();
+            for spec in config.images.iter().filter(|s| s.selects(&gvk)) {
+                for_each_field_creating(&mut r.obj, &spec.walk_path(), false, &mut |v| {
+                    if let Value::String(current) = v
+                        && let Some(updated) = update_image(current, image)
+                    {
+                        *current = updated;
+                    }
+                });
+            }
         }
     }
     super::replacements::apply(loader, dir, kpath, &k.replacements, res)?;
@@ -131,6 +217,47 @@ fn add_pairs(
                 m.insert(k.clone(), Value::String(v.clone()));
             }
         });
+    }
+}
+
+/// Adds `pairs` to the maps custom field specs name (created where the spec says so).
+pub fn add_pairs_custom(
+    res: &mut [Resource],
+    specs: &[Spec],
+    pairs: &std::collections::BTreeMap<String, String>,
+) {
+    if specs.is_empty() {
+        return;
+    }
+    for r in res.iter_mut() {
+        let gvk = r.gvk();
+        for spec in specs.iter().filter(|s| s.selects(&gvk)) {
+            for_each_map(&mut r.obj, &spec.walk_path(), spec.create, &mut |m| {
+                for (k, v) in pairs {
+                    m.insert(k.clone(), Value::String(v.clone()));
+                }
+            });
+        }
+    }
+}
+
+/// Rewrites the string fields custom field specs name (`f` gets the current value, empty
+/// when the field is created).
+pub fn set_strings(r: &mut Resource, specs: &[Spec], f: &mut dyn FnMut(&str) -> String) {
+    for spec in specs {
+        if !spec.applies_to(r) {
+            continue;
+        }
+        for_each_field_creating(
+            &mut r.obj,
+            &spec.walk_path(),
+            spec.create,
+            &mut |v| match v {
+                Value::String(s) => *s = f(s),
+                Value::Null => *v = Value::String(f("")),
+                _ => {}
+            },
+        );
     }
 }
 
@@ -197,7 +324,7 @@ fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
-fn images(obj: &mut Map<String, Value>, image: &super::kustomization::Image) {
+pub fn images(obj: &mut Map<String, Value>, image: &super::kustomization::Image) {
     for (key, value) in obj.iter_mut() {
         match value {
             Value::Array(items) if key == "containers" || key == "initContainers" => {
@@ -221,7 +348,7 @@ fn images(obj: &mut Map<String, Value>, image: &super::kustomization::Image) {
     }
 }
 
-fn update_image(current: &str, image: &super::kustomization::Image) -> Option<String> {
+pub fn update_image(current: &str, image: &super::kustomization::Image) -> Option<String> {
     let (name, tag, digest) = split_image(current);
     if name != image.name {
         return None;

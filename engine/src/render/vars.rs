@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::config::Spec;
 use super::fieldspec::for_each_field;
 use super::resource::Resource;
 
@@ -135,7 +136,8 @@ pub fn merge(declared: &[Var], res: &mut [Resource], all: &mut Vec<Var>) -> Resu
 }
 
 /// Replaces `$(VAR)` in every reference field, once all names are final.
-pub fn resolve(vars: &[Var], res: &mut [Resource]) -> Result<(), String> {
+/// `extra` are the `varReference` field specs of a tree's `configurations:`.
+pub fn resolve(vars: &[Var], res: &mut [Resource], extra: &[Spec]) -> Result<(), String> {
     let mut values: Vec<(String, Value)> = Vec::new();
     for var in vars {
         let holder = res
@@ -167,6 +169,13 @@ pub fn resolve(vars: &[Var], res: &mut [Resource]) -> Result<(), String> {
     for r in res.iter_mut() {
         for path in reference_paths(r.kind()) {
             for_each_field(&mut r.obj, &path, &mut |v| substitute(v, &values));
+        }
+        for spec in extra {
+            if spec.applies_to(r) {
+                for_each_field(&mut r.obj, &spec.walk_path(), &mut |v| {
+                    substitute(v, &values)
+                });
+            }
         }
     }
     Ok(())
