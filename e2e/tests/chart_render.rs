@@ -161,7 +161,10 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
 
     let (config, settings) = serve_settings(&objects, "kc-keelson");
     // Three replicas: they split the clusters with Leases in the release namespace.
-    let leases = settings.leases.as_ref().expect("leases with more than one replica");
+    let leases = settings
+        .leases
+        .as_ref()
+        .expect("leases with more than one replica");
     assert!(leases.in_cluster);
     assert_eq!(leases.namespace, "gitops");
     let (config_volume, ro) = volume_of("/etc/keelson/config/config.yaml");
