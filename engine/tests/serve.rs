@@ -834,7 +834,8 @@ fn a_push_inside_a_deny_window_is_applied_when_the_window_ends() {
     });
     // The next commit adds a deny window for target a on cluster two, open from a second
     // ago for 8 seconds (a cron start with seconds, in UTC), and changes both targets.
-    let start = chrono::Utc::now() - chrono::Duration::seconds(1);
+    // Whole seconds: the cron start has no sub-second part.
+    let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 1, 0).unwrap();
     let ends = start + chrono::Duration::seconds(8);
     let config = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
     repo.work.write(
