@@ -142,7 +142,8 @@ fn accumulate(
 
     let mut res = input;
     let mut ids: HashSet<Id> = res.iter().map(id).collect();
-    for entry in k.resources.iter().chain(&k.bases) {
+    let mut parsed = parse_files_ahead(loader, dir, k.resources.iter().chain(&k.bases));
+    for (i, entry) in k.resources.iter().chain(&k.bases).enumerate() {
         let resolved = loader.resolve(dir, entry, false)?;
         if loader.fs.is_dir(&resolved) {
             let mut sub_config = TransformerConfig::default();
@@ -164,7 +165,10 @@ fn accumulate(
             }
         } else {
             let path = loader.resolve(dir, entry, true)?;
-            let mut loaded = load_resources(loader, &path)?;
+            let mut loaded = match parsed.get_mut(i).and_then(Option::take) {
+                Some(result) => result?,
+                None => load_resources(loader, &path)?,
+            };
             if let Some(t) = &track {
                 buildmeta::set_file_origin(&mut loaded, &t.file_origin(entry));
             }
@@ -395,6 +399,43 @@ fn plugin_configs(
         }
     }
     Ok(out)
+}
+
+/// Reads the resource files among `entries` and parses them in parallel (the CPU-heavy
+/// part of loading large trees), indexed like `entries`; directories are `None`. Reading
+/// stays sequential and in order (it records what was read and applies the load
+/// restrictor); any problem resolving or reading leaves the rest to the sequential path,
+/// which reports it at its place in the order.
+fn parse_files_ahead<'a>(
+    loader: &Loader<'_>,
+    dir: &Path,
+    entries: impl Iterator<Item = &'a String>,
+) -> Vec<Option<Result<Vec<Resource>, RenderError>>> {
+    use rayon::prelude::*;
+    let mut texts: Vec<Option<(PathBuf, String)>> = Vec::new();
+    for entry in entries {
+        let Ok(resolved) = loader.resolve(dir, entry, false) else {
+            break;
+        };
+        if loader.fs.is_dir(&resolved) {
+            texts.push(None);
+            continue;
+        }
+        let Ok(path) = loader.resolve(dir, entry, true) else {
+            break;
+        };
+        let Ok(text) = loader.read_path(&path) else {
+            break;
+        };
+        texts.push(Some((path, text)));
+    }
+    if texts.iter().flatten().count() < 2 {
+        return Vec::new();
+    }
+    texts
+        .par_iter()
+        .map(|t| t.as_ref().map(|(path, text)| parse_resources(text, path)))
+        .collect()
 }
 
 /// Reads the objects of a resource file (flattening `List`s).
