@@ -74,14 +74,24 @@ pub struct Rendered {
 impl Rendered {
     /// The objects as `kustomize build` prints them.
     pub fn to_yaml(&self) -> String {
-        let mut out = String::new();
-        for (i, obj) in self.objects.iter().enumerate() {
-            if i > 0 {
-                out.push_str("---\n");
-            }
-            crate::yaml::emit::mapping_document(obj, &mut out);
-        }
-        out
+        use rayon::prelude::*;
+        // Documents are emitted independently, in parallel chunks, then joined in order.
+        let chunks: Vec<String> = self
+            .objects
+            .par_chunks(32)
+            .enumerate()
+            .map(|(n, objects)| {
+                let mut out = String::new();
+                for (i, obj) in objects.iter().enumerate() {
+                    if n > 0 || i > 0 {
+                        out.push_str("---\n");
+                    }
+                    crate::yaml::emit::mapping_document(obj, &mut out);
+                }
+                out
+            })
+            .collect();
+        chunks.concat()
     }
 }
 
