@@ -171,8 +171,16 @@ pub async fn sync(
             all_ns.insert(ns.clone());
         }
     }
-    ensure_parent_namespace(cluster).await?;
-    write_parent(cluster, target, &all_gks, &all_ns, None, None).await?;
+    // (A parent that already lists them all needs no write: the common case of a sync
+    // that changes objects but adds no kind or namespace.)
+    let listed = plan
+        .listed
+        .as_ref()
+        .is_some_and(|(gks, ns)| all_gks.is_subset(gks) && all_ns.is_subset(ns));
+    if !listed {
+        ensure_parent_namespace(cluster).await?;
+        write_parent(cluster, target, &all_gks, &all_ns, None, None).await?;
+    }
 
     // What the plan proved unchanged is not applied again.
     let planned: HashMap<String, &plan::Change> = plan

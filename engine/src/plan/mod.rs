@@ -90,6 +90,10 @@ pub struct Plan {
     pub errors: Vec<ObjectError>,
     /// Members of the inventory before this plan.
     pub inventory: usize,
+    /// The group-kinds and namespaces the inventory parent listed before this plan (none:
+    /// no parent yet).
+    #[serde(skip)]
+    pub listed: Option<(BTreeSet<String>, BTreeSet<String>)>,
 }
 
 impl Plan {
@@ -633,13 +637,13 @@ pub async fn plan(
             Err(e) => errors.push(e),
         }
     }
-    let (members, inventory_size) = match parent {
+    let (members, inventory_size, listed) = match parent {
         Some((gks, namespaces, _)) => {
             let m = members(cluster, &mut discovery, target, &gks, &namespaces).await?;
             let n = m.len();
-            (m, n)
+            (m, n, Some((gks, namespaces)))
         }
-        None => (Vec::new(), 0),
+        None => (Vec::new(), 0, None),
     };
     let rendered: HashSet<(String, Option<String>, String)> = desired
         .iter()
@@ -672,6 +676,7 @@ pub async fn plan(
             changes,
             errors,
             inventory: inventory_size,
+            listed,
         },
         desired,
         prunes,
