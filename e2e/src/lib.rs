@@ -223,3 +223,19 @@ fn run_dir() -> Result<tempfile::TempDir, HarnessError> {
         .tempdir_in(&root)
         .map_err(io)
 }
+
+/// A name no other test of this process uses (tests share the clusters): `prefix`, a
+/// time-derived part and a counter, short enough for Kubernetes names.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{:x}-{}",
+        nanos % 0xfffff,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -14,19 +14,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{:x}{}",
-        nanos % 0xfffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use keelson_e2e::unique;
 
 /// A GitOps repository on disk: one target `name` on both clusters (plus an unreachable
 /// cluster when `with_down` is set), with namespace `ns`.

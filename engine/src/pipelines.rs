@@ -84,6 +84,18 @@ pub fn check_in(fs: &dyn FileSystem, paths: &[PathBuf]) -> Result<Report, ReadEr
     Ok(report)
 }
 
+/// The Pipeline called `name` among a report's objects.
+pub fn find_pipeline(report: Report, name: &str) -> Option<keelson_pipelines::model::Pipeline> {
+    report.objects.into_iter().find_map(|(_, o)| match o {
+        keelson_pipelines::model::TektonObject::Pipeline(p)
+            if p.metadata.name.as_deref() == Some(name) =>
+        {
+            Some(p)
+        }
+        _ => None,
+    })
+}
+
 /// What `keelson pipeline run` submits.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -154,7 +166,7 @@ pub async fn run_pipeline(
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<RunSummary, RunPipelineError> {
     use keelson_pipelines::builder::RunBuilder;
-    use keelson_pipelines::model::{Pipeline, TektonObject};
+    use keelson_pipelines::model::Pipeline;
     use keelson_pipelines::run::{CancelToken, Runner, submit};
 
     let namespace = options
@@ -174,19 +186,8 @@ pub async fn run_pipeline(
             Err(e) => return Err(keelson_pipelines::run::RunError::Api(e).into()),
         }
     } else {
-        let report = check_paths(&options.definitions)?;
-        report
-            .objects
-            .into_iter()
-            .find_map(|(_, o)| match o {
-                TektonObject::Pipeline(p)
-                    if p.metadata.name.as_deref() == Some(options.pipeline.as_str()) =>
-                {
-                    Some(p)
-                }
-                _ => None,
-            })
-            .ok_or_else(|| RunPipelineError::NotFound {
+        find_pipeline(check_paths(&options.definitions)?, &options.pipeline).ok_or_else(|| {
+            RunPipelineError::NotFound {
                 name: options.pipeline.clone(),
                 place: options
                     .definitions
@@ -194,7 +195,8 @@ pub async fn run_pipeline(
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-            })?
+            }
+        })?
     };
     let mut builder = RunBuilder::for_pipeline(&pipeline).namespace(&namespace);
     for (k, v) in &options.params {

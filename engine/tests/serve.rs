@@ -22,19 +22,7 @@ use support::{GitDaemon, Served, Work};
 
 const SECRET: &str = "serve-test-secret";
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::AtomicU32;
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{:x}{}",
-        nanos % 0xfffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use keelson_e2e::unique;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -51,19 +51,7 @@ pub fn helm() -> &'static Path {
     })
 }
 
-pub fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{:x}{}",
-        nanos % 0xfffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use keelson_e2e::unique;
 
 /// Runs helm with `args` then `--set` for each of `set`: stdout, or stderr on failure.
 pub fn run_helm(args: &[&str], set: &[&str]) -> Result<String, String> {

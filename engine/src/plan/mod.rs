@@ -520,7 +520,9 @@ pub async fn members(
 ) -> Result<Vec<Member>, PlanError> {
     let selector = format!("{}={}", inventory::PART_OF, inventory::applyset_id(target));
     let lp = ListParams::default().labels(&selector);
-    let mut out = Vec::new();
+    // Resolve the kinds first (discovery is cached), then list them all concurrently, in
+    // a stable order.
+    let mut lists = Vec::new();
     for gk in group_kinds {
         let (kind, group) = match gk.split_once('.') {
             Some((k, g)) => (k.to_string(), g.to_string()),
@@ -538,21 +540,41 @@ pub async fn members(
             vec![Api::all_with(cluster.client.clone(), &resolved.resource)]
         };
         for api in apis {
-            let list = api.list(&lp).await.map_err(|e| PlanError::Api {
-                cluster: cluster.name.clone(),
-                message: format!("listing {gk}: {}", api_message(&e)),
-            })?;
-            for item in list.items {
-                out.push(Member {
-                    api_version: resolved.resource.api_version.clone(),
-                    kind: kind.clone(),
-                    namespace: item.metadata.namespace.clone(),
-                    name: item.metadata.name.clone().unwrap_or_default(),
-                    uid: item.metadata.uid.clone().unwrap_or_default(),
-                    resource: resolved.clone(),
-                });
-            }
+            lists.push((gk.clone(), kind.clone(), resolved.clone(), api));
         }
+    }
+    let requests: Vec<_> = lists
+        .into_iter()
+        .map(|(gk, kind, resolved, api)| {
+            let lp = &lp;
+            async move {
+                let list = api.list(lp).await.map_err(|e| PlanError::Api {
+                    cluster: cluster.name.clone(),
+                    message: format!("listing {gk}: {}", api_message(&e)),
+                })?;
+                Ok::<_, PlanError>(
+                    list.items
+                        .into_iter()
+                        .map(|item| Member {
+                            api_version: resolved.resource.api_version.clone(),
+                            kind: kind.clone(),
+                            namespace: item.metadata.namespace.clone(),
+                            name: item.metadata.name.clone().unwrap_or_default(),
+                            uid: item.metadata.uid.clone().unwrap_or_default(),
+                            resource: resolved.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+        })
+        .collect();
+    let listed: Vec<Result<Vec<Member>, PlanError>> = futures::stream::iter(requests)
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut out = Vec::new();
+    for l in listed {
+        out.extend(l?);
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use keelson_pipelines::builder::{LABEL_COMMIT, LABEL_TARGET, RunBuilder, Source as RunSource};
-use keelson_pipelines::model::{Pipeline, PipelineRun, TektonObject};
+use keelson_pipelines::model::{Pipeline, PipelineRun};
 use keelson_pipelines::run::{CancelToken, RetryPolicy, Runner, ending_of};
 use kube::Api;
 use kube::api::ListParams;
@@ -33,17 +33,7 @@ pub fn pipeline_at(fs: &dyn FileSystem, root: &Path, gate: &Gate) -> Result<Pipe
             f.source, f.object, f.path, f.message
         ));
     }
-    report
-        .objects
-        .into_iter()
-        .find_map(|(_, o)| match o {
-            TektonObject::Pipeline(p)
-                if p.metadata.name.as_deref() == Some(gate.pipeline.as_str()) =>
-            {
-                Some(p)
-            }
-            _ => None,
-        })
+    crate::pipelines::find_pipeline(report, &gate.pipeline)
         .ok_or_else(|| format!("no Pipeline {:?} in {}", gate.pipeline, dir.display()))
 }
 
