@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use chart::{FULL, MINIMAL, kind_name, template, template_text, unique};
+use chart::{FULL, MINIMAL, kind_name, template, template_text};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
@@ -26,6 +26,7 @@ use keelson::config::{Gate, Project};
 use keelson::serve::gate::Verdict;
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
 use keelson_e2e::ControlPlane;
+use keelson_e2e::unique;
 use keelson_pipelines::model::Pipeline;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{self, Scope};

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use keelson_e2e::ControlPlane;
+use keelson_e2e::unique;
 use keelson_pipelines::builder::{LABEL_ATTEMPT, LABEL_RETRY_OF, RunBuilder, Source};
 use keelson_pipelines::model::{PipelineRun, TektonObject};
 use keelson_pipelines::run::{
@@ -22,7 +23,7 @@ use keelson_pipelines::watch::{ConfigMapLog, Event, FollowOptions, follow};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use tekton::{AttemptPlan, Driver, install_crds, namespace, unique};
+use tekton::{AttemptPlan, Driver, install_crds, namespace};
 
 async fn setup(prefix: &str) -> (Client, Driver) {
     let client = ControlPlane::shared().clusters()[0].client().await.unwrap();

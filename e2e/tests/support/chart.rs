@@ -51,8 +51,6 @@ pub fn helm() -> &'static Path {
     })
 }
 
-pub use keelson_e2e::unique;
-
 /// Runs helm with `args` then `--set` for each of `set`: stdout, or stderr on failure.
 pub fn run_helm(args: &[&str], set: &[&str]) -> Result<String, String> {
     let mut cmd = Command::new(helm());
