@@ -15,7 +15,7 @@ use crate::cluster::{Cluster, ClusterError, Discovery, Kind};
 use crate::inventory;
 
 /// Requests in flight at once against one cluster.
-pub const CONCURRENCY: usize = 16;
+pub const CONCURRENCY: usize = 32;
 /// The field manager keelson applies with.
 pub const FIELD_MANAGER: &str = "keelson";
 
