@@ -256,7 +256,8 @@ impl SyncWindow {
         if let WindowKind::Unknown(kind) = &self.kind {
             return Err(("kind", format!("{kind:?} is neither allow nor deny")));
         }
-        let schedule = parse_cron(&self.schedule).map_err(|m| ("schedule", m))?;
+        let schedule =
+            crate::source::poll::parse_cron(&self.schedule).map_err(|m| ("schedule", m))?;
         let duration = crate::config::parse_duration(&self.duration)
             .filter(|d| !d.is_zero())
             .and_then(|d| TimeDelta::from_std(d).ok())
@@ -311,70 +312,6 @@ impl SyncWindow {
             self.time_zone.as_deref().unwrap_or("UTC")
         )
     }
-}
-
-/// Crontab's 5 fields (a zero seconds field is added, and numeric days of the week are
-/// read as crontab does: 0 or 7 Sunday, 1 Monday … 6 Saturday), or 6–7 fields with seconds
-/// (and years) in the `cron` crate's own notation (1 Sunday … 7 Saturday), or `@daily` and
-/// friends.
-fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
-    let text = text.trim();
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    let full = match fields.as_slice() {
-        [minute, hour, day, month, weekday] => {
-            let weekday = crontab_weekdays(weekday)
-                .map_err(|e| format!("{text:?} is not a cron schedule: {e}"))?;
-            format!("0 {minute} {hour} {day} {month} {weekday}")
-        }
-        _ => text.to_string(),
-    };
-    cron::Schedule::from_str(&full).map_err(|e| format!("{text:?} is not a cron schedule: {e}"))
-}
-
-/// Rewrites crontab's numeric days of the week (0–7, Sunday twice) as the `cron` crate's
-/// (1–7 from Sunday) by listing them; names (`MON-FRI`) and `*` mean the same in both.
-fn crontab_weekdays(field: &str) -> Result<String, String> {
-    let mut out = Vec::new();
-    for item in field.split(',') {
-        if item == "*" || item.chars().any(|c| c.is_ascii_alphabetic()) {
-            out.push(item.to_string());
-            continue;
-        }
-        let (range, step) = match item.split_once('/') {
-            Some((range, step)) => (range, Some(step)),
-            None => (item, None),
-        };
-        let number = |t: &str| -> Result<u32, String> {
-            t.parse::<u32>()
-                .ok()
-                .filter(|n| *n <= 7)
-                .ok_or_else(|| format!("{t:?} is not a day of the week (0-7)"))
-        };
-        let (first, last) = match range.split_once('-') {
-            _ if range == "*" => (0, 6),
-            Some((a, b)) => (number(a)?, number(b)?),
-            // `5/2`: from 5 to the end of the week, as crontab reads it.
-            None if step.is_some() => (number(range)?, 6),
-            None => (number(range)?, number(range)?),
-        };
-        let step = match step {
-            Some(s) => s
-                .parse::<usize>()
-                .ok()
-                .filter(|s| *s > 0)
-                .ok_or_else(|| format!("{s:?} is not a step"))?,
-            None => 1,
-        };
-        if first > last {
-            return Err(format!("{item:?}: the range runs backwards"));
-        }
-        out.extend(
-            (first..=last)
-                .step_by(step)
-                .map(|d| (d % 7 + 1).to_string()),
-        );
-    }
-    Ok(out.join(","))
 }
 
 impl Compiled {

@@ -18,15 +18,7 @@ pub struct PollSchedule(cron::Schedule);
 impl PollSchedule {
     /// Parses `*/5 * * * *`, `0 */5 * * * *`, `@hourly`, ….
     pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let fields = text.split_whitespace().count();
-        let full = match fields {
-            5 => format!("0 {text}"),
-            _ => text.to_string(),
-        };
-        cron::Schedule::from_str(&full)
-            .map(PollSchedule)
-            .map_err(|e| format!("{text:?} is not a cron schedule: {e}"))
+        parse_cron(text).map(PollSchedule)
     }
 
     /// The first time strictly after `after`.
@@ -229,6 +221,70 @@ impl Poller {
     }
 }
 
+/// Crontab's 5 fields (a zero seconds field is added, and numeric days of the week are
+/// read as crontab does: 0 or 7 Sunday, 1 Monday … 6 Saturday), or 6–7 fields with seconds
+/// (and years) in the `cron` crate's own notation (1 Sunday … 7 Saturday), or `@daily` and
+/// friends.
+pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    let text = text.trim();
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let full = match fields.as_slice() {
+        [minute, hour, day, month, weekday] => {
+            let weekday = crontab_weekdays(weekday)
+                .map_err(|e| format!("{text:?} is not a cron schedule: {e}"))?;
+            format!("0 {minute} {hour} {day} {month} {weekday}")
+        }
+        _ => text.to_string(),
+    };
+    cron::Schedule::from_str(&full).map_err(|e| format!("{text:?} is not a cron schedule: {e}"))
+}
+
+/// Rewrites crontab's numeric days of the week (0–7, Sunday twice) as the `cron` crate's
+/// (1–7 from Sunday) by listing them; names (`MON-FRI`) and `*` mean the same in both.
+fn crontab_weekdays(field: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    for item in field.split(',') {
+        if item == "*" || item.chars().any(|c| c.is_ascii_alphabetic()) {
+            out.push(item.to_string());
+            continue;
+        }
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        let number = |t: &str| -> Result<u32, String> {
+            t.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 7)
+                .ok_or_else(|| format!("{t:?} is not a day of the week (0-7)"))
+        };
+        let (first, last) = match range.split_once('-') {
+            _ if range == "*" => (0, 6),
+            Some((a, b)) => (number(a)?, number(b)?),
+            // `5/2`: from 5 to the end of the week, as crontab reads it.
+            None if step.is_some() => (number(range)?, 6),
+            None => (number(range)?, number(range)?),
+        };
+        let step = match step {
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| format!("{s:?} is not a step"))?,
+            None => 1,
+        };
+        if first > last {
+            return Err(format!("{item:?}: the range runs backwards"));
+        }
+        out.extend(
+            (first..=last)
+                .step_by(step)
+                .map(|d| (d % 7 + 1).to_string()),
+        );
+    }
+    Ok(out.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +301,24 @@ mod tests {
         assert!(PollSchedule::parse("@hourly").is_ok());
         let e = PollSchedule::parse("every minute").unwrap_err();
         assert!(e.contains("every minute"), "{e}");
+    }
+
+    #[test]
+    fn crontab_weekdays_mean_what_crontab_says() {
+        // 2026-01-04 is a Sunday: "1-5" (Monday to Friday) next fires on Monday.
+        let s = PollSchedule::parse("0 9 * * 1-5").unwrap();
+        let sunday = DateTime::parse_from_rfc3339("2026-01-04T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            s.next_after(sunday).unwrap().to_rfc3339(),
+            "2026-01-05T09:00:00+00:00"
+        );
+        let s = PollSchedule::parse("0 9 * * 0").unwrap();
+        assert_eq!(
+            s.next_after(sunday).unwrap().to_rfc3339(),
+            "2026-01-11T09:00:00+00:00"
+        );
     }
 
     #[test]
