@@ -18,7 +18,7 @@ use super::events;
 use super::gate;
 use super::github::{self, CommitStatus, State, StatusReporter};
 use super::lease::Shard;
-use super::queue::{Job, Queue, Reason, TargetKey};
+use super::queue::{Job, Queue, Reason};
 use super::state::{Board, Outcome, Phase};
 use super::windows::Verdict;
 use crate::apply;
@@ -245,17 +245,6 @@ impl Engine {
             self.board.trigger("webhook");
         }
         any
-    }
-
-    /// Whether every repository has been fetched once and nothing is queued or syncing.
-    pub fn settled(&self) -> bool {
-        self.queue.idle()
-            && self.repos.iter().all(|r| {
-                r.current
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_some()
-            })
     }
 
     /// The separate metrics address, if configured.
@@ -795,11 +784,6 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key, connected.clone());
         Ok(connected)
-    }
-
-    /// The key of a target of a repository, for tests and the status API.
-    pub fn key(&self, repo: usize, target: &str) -> TargetKey {
-        (repo, target.to_string())
     }
 }
 

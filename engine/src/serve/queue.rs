@@ -117,18 +117,6 @@ impl Queue {
         self.lock().waiting.len()
     }
 
-    /// Whether a target is waiting or running.
-    pub fn busy(&self, key: &TargetKey) -> bool {
-        let inner = self.lock();
-        inner.waiting.contains_key(key) || inner.running.contains(key)
-    }
-
-    /// Nothing waiting and nothing running.
-    pub fn idle(&self) -> bool {
-        let inner = self.lock();
-        inner.waiting.is_empty() && inner.running.is_empty()
-    }
-
     /// Takes the oldest waiting job whose target is not running; waits for one. `None`
     /// once the queue is closed and drained.
     pub async fn next(&self) -> Option<Job> {
