@@ -1031,3 +1031,54 @@ fn commit_statuses_reach_github_and_match_its_openapi_description() {
         "the token reached the log"
     );
 }
+
+#[test]
+fn self_heal_corrects_drift_of_targets_that_ask_for_it_only() {
+    use kube::api::{Patch, PatchParams};
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("heal");
+    let config = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
+    let healing = config.replace(
+        "  path: a\n  clusterSelector: {all: \"yes\"}\n",
+        "  path: a\n  clusterSelector: {all: \"yes\"}\n  sync: {selfHeal: true, forceConflicts: true}\n",
+    );
+    assert_ne!(config, healing);
+    repo.work.write("keelson.yaml", &healing);
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.self_heal = Some("*/1 * * * * *");
+    let serve = Serve::start(&repo, state.path(), &options);
+    wait_for("the first commit", Duration::from_secs(60), || {
+        ["a", "b"]
+            .iter()
+            .all(|t| synced_commit(&rt, &one, &repo.target(t)).as_deref() == Some(c1.as_str()))
+    });
+    // Someone edits both targets' ConfigMap by hand (their own field manager, forced).
+    for t in ["a", "b"] {
+        let api: Api<ConfigMap> = Api::namespaced(one.clone(), &repo.ns(t));
+        let edit = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cm-0"}, "data": {"v": "hacked"}});
+        rt.block_on(api.patch(
+            "cm-0",
+            &PatchParams::apply("kubectl").force(),
+            &Patch::Apply(&edit),
+        ))
+        .unwrap();
+    }
+    wait_for(
+        "self-heal to restore target a",
+        Duration::from_secs(30),
+        || config_maps(&rt, &one, &repo.ns("a")) == [("cm-0".to_string(), "1".to_string())],
+    );
+    // Target b does not ask for self-heal: its drift stays until a sync.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        config_maps(&rt, &one, &repo.ns("b")),
+        [("cm-0".to_string(), "hacked".to_string())]
+    );
+    assert!(serve.metric("keelson_triggers_total{source=\"selfHeal\"}") >= 1.0);
+}
