@@ -167,6 +167,12 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
         .expect("leases with more than one replica");
     assert!(leases.in_cluster);
     assert_eq!(leases.namespace, "gitops");
+    let pdb = one(&objects, "PodDisruptionBudget", "kc-keelson");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        deploy["spec"]["selector"]["matchLabels"]
+    );
     let (config_volume, ro) = volume_of("/etc/keelson/config/config.yaml");
     assert!(ro);
     assert_eq!(config_volume["configMap"]["name"], "kc-keelson");
@@ -269,6 +275,10 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
     assert!(settings.webhook_secret_file.is_none());
     assert!(settings.github.is_none() && settings.kubeconfig.is_none());
     assert!(settings.leases.is_none(), "one replica owns every cluster");
+    assert!(
+        of_kind(&objects, "PodDisruptionBudget").next().is_none(),
+        "no budget for a single replica"
+    );
     let deploy = one(&objects, "Deployment", "kc-keelson");
     let names: Vec<&str> = deploy["spec"]["template"]["spec"]["volumes"]
         .as_array()
