@@ -262,13 +262,18 @@ async fn keelson_syncs_its_own_rendered_chart_and_prunes_what_a_new_render_drops
     let name = format!("{release}-keelson");
     assert_eq!(deployments.get(&name).await.unwrap().spec.replicas, Some(3));
 
-    // A new render without Tekton gates and with one replica: the Role goes, the rest updates.
+    // A new render without Tekton gates and with one replica: the Role, its binding and the
+    // disruption budget (one replica needs none) go, the rest updates.
     let mut set = FULL.to_vec();
     set.retain(|s| !s.starts_with("rbac.tekton") && !s.starts_with("replicaCount"));
     repo.objects(&render(&set));
     for o in repo.sync().await {
         let report = ok(&o);
-        assert_eq!(report.pruned.len(), 2, "Role and RoleBinding: {report:#?}");
+        assert_eq!(
+            report.pruned.len(),
+            3,
+            "Role, RoleBinding and PodDisruptionBudget: {report:#?}"
+        );
     }
     assert!(roles.get_opt(&tekton_role).await.unwrap().is_none());
     assert_eq!(deployments.get(&name).await.unwrap().spec.replicas, Some(1));
