@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -12,7 +11,7 @@ use keelson::serve::config::ServeConfig;
 use keelson::serve::engine::{Engine, Extras};
 use keelson::serve::github::{self, StatusReporter, Token};
 use keelson::serve::http::{self, TARGETS_PATH, TargetList};
-use keelson::serve::lease::Shard;
+use keelson::serve::lease::{self, Shard};
 use keelson::source::Source;
 
 use super::webhooks::{init_logging, shutdown_signal};
@@ -41,11 +40,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(f) => Some(Secret::from_file(f)?),
         None => Secret::from_env()?,
     };
-    let identity = std::env::var("POD_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| format!("keelson-{}", std::process::id()));
+    let identity =
+        lease::default_identity().unwrap_or_else(|| format!("keelson-{}", std::process::id()));
     let source = Source::new(
         settings
             .state_dir
@@ -57,6 +53,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let separate_metrics = settings.metrics_listen.is_some();
         let metrics_listener = match settings.metrics_listen {
             Some(a) => Some(
                 tokio::net::TcpListener::bind(a)
@@ -117,8 +114,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let router = http::metrics_router(engine.clone(), receiver.clone());
             tokio::spawn(async move { axum::serve(m, router).await });
         }
-        let with_metrics = engine_has_no_metrics_listener(&engine);
-        let router = http::router(engine.clone(), receiver, with_metrics);
+        let router = http::router(engine.clone(), receiver, !separate_metrics);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -129,10 +125,6 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("keelson serve: stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
-}
-
-fn engine_has_no_metrics_listener(engine: &Arc<Engine>) -> bool {
-    engine.metrics_listen().is_none()
 }
 
 pub(super) fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

@@ -26,7 +26,7 @@ use crate::cluster;
 use crate::config::{self, Project, Renderer, Target};
 use crate::inventory;
 use crate::render::RenderOptions;
-use crate::source::poll::{PollEvent, Poller};
+use crate::source::poll::{Backoff, PollEvent, Poller};
 use crate::source::{Source, TreeMode, changes};
 
 /// A target's render at a commit: the objects, or the render error.
@@ -56,7 +56,8 @@ pub struct Engine {
     queue: Queue,
     repos: Vec<Repo>,
     clients: Mutex<HashMap<String, cluster::Cluster>>,
-    failures: Mutex<HashMap<(String, String), u32>>,
+    /// Retry backoff per (target, cluster) that failed and has not synced since.
+    failures: Mutex<HashMap<(String, String), Backoff>>,
     /// Which clusters this replica syncs.
     shard: Shard,
     /// GitHub commit statuses, sent in order per context without holding up syncs.
@@ -245,11 +246,6 @@ impl Engine {
             self.board.trigger("webhook");
         }
         any
-    }
-
-    /// The separate metrics address, if configured.
-    pub fn metrics_listen(&self) -> Option<std::net::SocketAddr> {
-        self.settings.metrics_listen
     }
 
     /// Every repository has been fetched once (for `/readyz`).
@@ -742,19 +738,13 @@ impl Engine {
 
     /// Queues this cluster of the job's target again, after an exponential backoff.
     fn retry_later(&self, job: &Job, cluster: &str) {
-        let failures = {
-            let mut f = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-            let n = f
-                .entry((job.key.1.clone(), cluster.to_string()))
-                .or_default();
-            *n = n.saturating_add(1);
-            *n
-        };
         let delay = self
-            .settings
-            .retry_base
-            .saturating_mul(1u32 << (failures - 1).min(16))
-            .min(self.settings.retry_max);
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((job.key.1.clone(), cluster.to_string()))
+            .or_insert_with(|| Backoff::new(self.settings.retry_base, self.settings.retry_max))
+            .fail();
         self.queue.push_later(
             Job {
                 key: job.key.clone(),
@@ -803,24 +793,10 @@ fn prepare(
     let project = snapshot.project().map_err(|e| e.to_string())?;
     let cache = source.renders(url, RenderOptions::default());
     let prior = from.and_then(|f| cache.inputs_at(f));
-    let all = cache.render_all(&snapshot, &project, prior.as_ref());
-    let mut renders = BTreeMap::new();
-    for t in &project.targets {
-        let out = match t.renderer {
-            Renderer::Native => all
-                .targets
-                .get(&t.name)
-                .map(|r| r.output.clone())
-                .unwrap_or_else(|| Err("not rendered".into())),
-            Renderer::Kustomize => {
-                crate::sync::render_target(snapshot.fs(), snapshot.root(), t).map(Arc::new)
-            }
-        };
-        renders.insert(t.name.clone(), out);
-    }
-    let affected = match (from, prior) {
+    let affected: Option<BTreeSet<String>> = match (from, prior.as_ref()) {
         (Some(f), Some(inputs)) => {
             let project_from = previous
+                .as_ref()
                 .filter(|p| p.commit == f)
                 .map(|p| p.project.clone())
                 .or_else(|| {
@@ -831,7 +807,7 @@ fn prepare(
                 });
             match source.diff(url, f, to) {
                 Ok(paths) => Some(
-                    changes::affected(project_from.as_ref(), &project, &inputs, &paths)
+                    changes::affected(project_from.as_ref(), &project, inputs, &paths)
                         .into_iter()
                         .map(|a| a.target)
                         .collect(),
@@ -841,6 +817,30 @@ fn prepare(
         }
         _ => None,
     };
+    let all = cache.render_all(&snapshot, &project, prior.as_ref());
+    let mut renders = BTreeMap::new();
+    for t in &project.targets {
+        let out = match t.renderer {
+            Renderer::Native => all
+                .targets
+                .get(&t.name)
+                .map(|r| r.output.clone())
+                .unwrap_or_else(|| Err("not rendered".into())),
+            // An external kustomize runs only for targets the change touches; the others
+            // keep the render of the previous commit (their inputs did not change).
+            Renderer::Kustomize => match previous
+                .as_ref()
+                .filter(|p| Some(p.commit) == from)
+                .and_then(|p| p.renders.get(&t.name))
+            {
+                Some(kept) if affected.as_ref().is_some_and(|a| !a.contains(&t.name)) => {
+                    kept.clone()
+                }
+                _ => crate::sync::render_target(snapshot.fs(), snapshot.root(), t).map(Arc::new),
+            },
+        };
+        renders.insert(t.name.clone(), out);
+    }
     Ok((
         Current {
             commit: to,

@@ -71,6 +71,22 @@ fn default_duration() -> String {
     "15s".into()
 }
 
+/// A replica's name when none is configured: `$POD_NAME` (the chart sets it), else the
+/// host name.
+pub fn default_identity() -> Option<String> {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|i| !i.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|i| !i.is_empty())
+}
+
 impl LeaseSettings {
     /// Checks the settings; the error names the field under `field_prefix` (`leases`).
     pub fn validate(&self, field_prefix: &str) -> Result<(), (String, String)> {
@@ -114,15 +130,8 @@ impl LeaseSettings {
     pub fn identity(&self) -> Option<String> {
         self.identity
             .clone()
-            .or_else(|| std::env::var("POD_NAME").ok())
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-                    .ok()
-                    .map(|h| h.trim().to_string())
-            })
-            .or_else(|| std::env::var("HOSTNAME").ok())
             .filter(|i| !i.is_empty())
+            .or_else(default_identity)
     }
 
     /// A client for the cluster holding the leases.
