@@ -6,6 +6,7 @@
 //! of eating the machine.
 
 pub mod emit;
+mod fast;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -77,6 +78,9 @@ pub fn kustomize_documents(text: &str) -> Result<Vec<serde_json::Value>, YamlErr
     use rayon::prelude::*;
     const PARALLEL_FROM: usize = 256 * 1024;
     let parse = |part: &str, first_line: usize| -> Result<Vec<serde_json::Value>, YamlError> {
+        if let Some(docs) = fast::documents(part, &|scalar| resolve(scalar, kustomize_options())) {
+            return Ok(docs);
+        }
         let docs: Vec<Option<serde_json::Value>> =
             serde_saphyr::from_multiple_with_options(part, kustomize_options()).map_err(|e| {
                 match YamlError::parse(e) {
@@ -148,6 +152,9 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
 
 /// Parses a stream of `---`-separated documents, dropping empty ones (as kubectl does).
 pub fn documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
+    if let Some(docs) = fast::documents(text, &|scalar| resolve(scalar, options())) {
+        return Ok(docs);
+    }
     let docs: Vec<Option<serde_json::Value>> =
         serde_saphyr::from_multiple_with_options(text, options()).map_err(YamlError::parse)?;
     Ok(docs
@@ -155,6 +162,32 @@ pub fn documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
         .flatten()
         .filter(|doc| !doc.is_null())
         .collect())
+}
+
+/// The fast reader's documents (when it reads `text`) and serde-saphyr's (when it can), as
+/// kustomize reads resource files: the fuzz target holds them equal.
+#[doc(hidden)]
+pub fn both_readers(
+    text: &str,
+) -> (
+    Option<Vec<serde_json::Value>>,
+    Option<Vec<serde_json::Value>>,
+) {
+    let fast = fast::documents(text, &|scalar| resolve(scalar, kustomize_options()));
+    let full: Option<Vec<Option<serde_json::Value>>> =
+        serde_saphyr::from_multiple_with_options(text, kustomize_options()).ok();
+    let full = full.map(|docs| {
+        docs.into_iter()
+            .flatten()
+            .filter(|d| !d.is_null())
+            .collect()
+    });
+    (fast, full)
+}
+
+/// Types one plain scalar with serde-saphyr, for the fast reader.
+fn resolve(scalar: &str, options: Options) -> Option<serde_json::Value> {
+    serde_saphyr::from_str_with_options(scalar, options).ok()
 }
 
 /// Writes one value as a YAML document (without a leading `---`).
