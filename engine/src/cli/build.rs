@@ -83,19 +83,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
-    let text = if args.output == "json" {
+    let chunks = if args.output == "json" {
         let mut out = String::new();
         for obj in &rendered.objects {
             out.push_str(&serde_json::to_string_pretty(obj)?);
             out.push('\n');
         }
-        out
+        vec![out]
     } else {
-        rendered.to_yaml()
+        rendered.yaml_chunks()
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    let mut stdout = std::io::stdout().lock();
+    for chunk in &chunks {
+        stdout.write_all(chunk.as_bytes())?;
+    }
+    stdout.flush()?;
     // The process ends now: freeing thousands of objects one by one would only cost time.
     std::mem::forget(rendered);
-    std::mem::forget(text);
+    std::mem::forget(chunks);
     Ok(0)
 }

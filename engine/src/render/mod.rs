@@ -74,14 +74,18 @@ pub struct Rendered {
 impl Rendered {
     /// The objects as `kustomize build` prints them.
     pub fn to_yaml(&self) -> String {
+        self.yaml_chunks().concat()
+    }
+
+    /// The same text in pieces, to write out one after the other without joining them.
+    pub fn yaml_chunks(&self) -> Vec<String> {
         use rayon::prelude::*;
-        // Documents are emitted independently, in parallel chunks, then joined in order.
-        let chunks: Vec<String> = self
-            .objects
-            .par_chunks(32)
+        // Documents are emitted independently, in parallel chunks, kept in order.
+        self.objects
+            .par_chunks(8)
             .enumerate()
             .map(|(n, objects)| {
-                let mut out = String::new();
+                let mut out = String::with_capacity(16 * 1024);
                 for (i, obj) in objects.iter().enumerate() {
                     if n > 0 || i > 0 {
                         out.push_str("---\n");
@@ -90,8 +94,7 @@ impl Rendered {
                 }
                 out
             })
-            .collect();
-        chunks.concat()
+            .collect()
     }
 }
 

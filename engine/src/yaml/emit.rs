@@ -18,7 +18,7 @@ const INDENT: usize = 2;
 pub fn mapping_document(map: &Map<String, Value>, out: &mut String) {
     let mut e = Emitter {
         out: std::mem::take(out),
-        column: 0,
+        ..Emitter::default()
     };
     if map.is_empty() {
         e.write("{}");
@@ -47,6 +47,7 @@ pub fn document(value: &Value) -> String {
 struct Emitter {
     out: String,
     column: usize,
+    chars: Vec<char>,
 }
 
 impl Emitter {
@@ -75,15 +76,35 @@ impl Emitter {
     /// A block mapping whose keys sit at `indent`; `inline_first`: the first key follows
     /// a `- ` on the current line.
     fn mapping(&mut self, map: &Map<String, Value>, indent: usize, inline_first: bool) {
-        let mut keys: Vec<&String> = map.keys().collect();
-        keys.sort_by(|a, b| natural_cmp(a, b));
-        for (i, key) in keys.into_iter().enumerate() {
+        // the map's own (byte) order is nearly always the natural order already
+        let mut keys = map.keys();
+        let mut previous = keys.next();
+        let in_order = keys.all(|k| {
+            let ok = previous.is_some_and(|p| natural_cmp(p, k) != Ordering::Greater);
+            previous = Some(k);
+            ok
+        });
+        if in_order {
+            self.entries(map.iter(), indent, inline_first);
+        } else {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| natural_cmp(a.0, b.0));
+            self.entries(entries.into_iter(), indent, inline_first);
+        }
+    }
+
+    fn entries<'v>(
+        &mut self,
+        entries: impl Iterator<Item = (&'v String, &'v Value)>,
+        indent: usize,
+        inline_first: bool,
+    ) {
+        for (i, (key, value)) in entries.enumerate() {
             if !(i == 0 && inline_first) {
                 self.indent_to(indent);
             }
             self.string(key, indent, true);
             self.write(":");
-            let value = &map[key];
             match value {
                 Value::Object(m) if !m.is_empty() => {
                     self.newline();
@@ -140,7 +161,10 @@ impl Emitter {
     fn string(&mut self, s: &str, indent: usize, key: bool) {
         // Continuation lines of a scalar are indented one step past its container.
         let indent = indent + INDENT;
-        let chars: Vec<char> = s.chars().collect();
+        // one reused buffer instead of an allocation per scalar
+        let mut chars = std::mem::take(&mut self.chars);
+        chars.clear();
+        chars.extend(s.chars());
         let a = analyze(s, &chars);
         let style = if s.contains('\n') {
             if a.block_allowed && !key {
@@ -161,6 +185,7 @@ impl Emitter {
             Style::Double => self.double_quoted(&chars, indent, !key),
             Style::Literal => self.literal(s, indent),
         }
+        self.chars = chars;
     }
 
     fn plain(&mut self, s: &str, chars: &[char], indent: usize, allow_breaks: bool) {
@@ -676,16 +701,26 @@ fn go_format_g(f: f64) -> String {
 /// go-yaml v2's ordering of map keys: letters before other characters, and runs of
 /// digits compared by their numeric value ("a9" < "a10").
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
+    // keys are nearly always ASCII: compare their bytes without decoding
+    if a.is_ascii() && b.is_ascii() {
+        natural_cmp_of(a.as_bytes(), b.as_bytes())
+    } else {
+        let ar: Vec<char> = a.chars().collect();
+        let br: Vec<char> = b.chars().collect();
+        natural_cmp_of(&ar, &br)
+    }
+}
+
+fn natural_cmp_of<T: Copy + Into<char> + Ord>(ar: &[T], br: &[T]) -> Ordering {
+    let c = |t: T| -> char { t.into() };
     let mut i = 0;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
             i += 1;
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = c(ar[i]).is_alphabetic();
+        let bl = c(br[i]).is_alphabetic();
         if al && bl {
             return ar[i].cmp(&br[i]);
         }
@@ -697,11 +732,11 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
             };
         }
         let (mut an, mut bn): (i64, i64) = (0, 0);
-        if ar[i] == '0' || br[i] == '0' {
+        if c(ar[i]) == '0' || c(br[i]) == '0' {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
+            while j > 0 && c(ar[j - 1]).is_ascii_digit() {
                 j -= 1;
-                if ar[j] != '0' {
+                if c(ar[j]) != '0' {
                     an = 1;
                     bn = 1;
                     break;
@@ -709,13 +744,17 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
+        while ai < ar.len() && c(ar[ai]).is_ascii_digit() {
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(c(ar[ai]) as i64 - '0' as i64);
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
+        while bi < br.len() && c(br[bi]).is_ascii_digit() {
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(c(br[bi]) as i64 - '0' as i64);
             bi += 1;
         }
         if an != bn {
