@@ -8,6 +8,11 @@ root of each tree to build, one per line: NAME PATH.
   patches selected by label and name regex.
 - platform-like: the shape of a large platform install (an operator bundle): 80 CRDs
   with deep schemas, RBAC for each, controllers, webhooks, an overlay that patches them.
+- microservices: the shape of a GitOps monorepo's environment: 60 services, each a base
+  (Deployment, Service, HPA, ServiceAccount, ConfigMap from files, Secret from literals)
+  and a production overlay (suffix, images, replicas, generator merge, patches), all
+  gathered by one environment kustomization with a policies component — 122
+  kustomizations.
 """
 import os, sys, tempfile
 
@@ -302,3 +307,160 @@ patches:
                 cpu: 100m
 """)
 print("platform-like", os.path.join(out, "platform-like/overlay"))
+
+# ---- microservices
+services = 60
+write("microservices/components/policies/kustomization.yaml", """apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+resources:
+- networkpolicy.yaml
+labels:
+- pairs:
+    policy.example.com/baseline: "true"
+""")
+write("microservices/components/policies/networkpolicy.yaml", """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny
+spec:
+  podSelector: {}
+  policyTypes:
+  - Ingress
+""")
+env = []
+for i in range(services):
+    svc = f"svc-{i:02d}"
+    write(f"microservices/services/{svc}/base/kustomization.yaml", f"""resources:
+- deployment.yaml
+- service.yaml
+- hpa.yaml
+- serviceaccount.yaml
+labels:
+- pairs:
+    app.kubernetes.io/name: {svc}
+  includeSelectors: true
+configMapGenerator:
+- name: {svc}-config
+  files:
+  - application.properties
+  literals:
+  - LOG_LEVEL=info
+secretGenerator:
+- name: {svc}-credentials
+  literals:
+  - username={svc}
+  - password=not-a-secret-{i}
+""")
+    write(f"microservices/services/{svc}/base/application.properties",
+          "".join(f"{svc}.setting{k}=value-{k}\n" for k in range(20)))
+    write(f"microservices/services/{svc}/base/deployment.yaml", f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {svc}
+spec:
+  replicas: 1
+  template:
+    spec:
+      serviceAccountName: {svc}
+      containers:
+      - name: app
+        image: registry.example.com/shop/{svc}:1.0.0
+        ports:
+        - containerPort: 8080
+          name: http
+        envFrom:
+        - configMapRef:
+            name: {svc}-config
+        - secretRef:
+            name: {svc}-credentials
+        readinessProbe:
+          httpGet:
+            path: /healthz
+            port: http
+        resources:
+          requests:
+            cpu: 50m
+            memory: 64Mi
+        volumeMounts:
+        - name: config
+          mountPath: /etc/{svc}
+      volumes:
+      - name: config
+        configMap:
+          name: {svc}-config
+""")
+    write(f"microservices/services/{svc}/base/service.yaml", f"""apiVersion: v1
+kind: Service
+metadata:
+  name: {svc}
+spec:
+  ports:
+  - name: http
+    port: 80
+    targetPort: http
+""")
+    write(f"microservices/services/{svc}/base/hpa.yaml", f"""apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {svc}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {svc}
+  minReplicas: 1
+  maxReplicas: 5
+  metrics:
+  - type: Resource
+    resource:
+      name: cpu
+      target:
+        type: Utilization
+        averageUtilization: 70
+""")
+    write(f"microservices/services/{svc}/base/serviceaccount.yaml", f"""apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {svc}
+""")
+    write(f"microservices/services/{svc}/production/kustomization.yaml", f"""resources:
+- ../base
+nameSuffix: -prod
+images:
+- name: registry.example.com/shop/{svc}
+  newTag: 1.{i}.3
+replicas:
+- name: {svc}
+  count: 3
+configMapGenerator:
+- name: {svc}-config
+  behavior: merge
+  literals:
+  - LOG_LEVEL=warn
+patches:
+- path: resources.yaml
+- target:
+    kind: HorizontalPodAutoscaler
+  patch: |-
+    - op: replace
+      path: /spec/maxReplicas
+      value: 20
+""")
+    write(f"microservices/services/{svc}/production/resources.yaml", f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {svc}
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        resources:
+          limits:
+            memory: 256Mi
+""")
+    env.append(f"- ../../services/{svc}/production")
+write("microservices/environments/production/kustomization.yaml",
+      "namespace: shop-production\ncommonAnnotations:\n  example.com/environment: production\n"
+      "components:\n- ../../components/policies\nresources:\n" + "\n".join(env) + "\n")
+print("microservices", os.path.join(out, "microservices/environments/production"))

@@ -429,7 +429,10 @@ fn parse_files_ahead<'a>(
         };
         texts.push(Some((path, text)));
     }
-    if texts.iter().flatten().count() < 2 {
+    // Waking the other threads costs more than reading a few small files.
+    const PARALLEL_FROM: usize = 128 * 1024;
+    let bytes: usize = texts.iter().flatten().map(|(_, text)| text.len()).sum();
+    if texts.iter().flatten().count() < 2 || bytes < PARALLEL_FROM {
         return Vec::new();
     }
     texts

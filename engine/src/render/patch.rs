@@ -105,18 +105,36 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
 /// A patch target with its patterns compiled once (names and the like are anchored
 /// regexes, as in kustomize).
 pub struct Target {
-    patterns: [Option<regex::Regex>; 5],
+    patterns: [Option<Pattern>; 5],
     labels: Option<String>,
     annotations: Option<String>,
+}
+
+/// One field of a selector: kustomize matches it as an anchored regular expression.
+#[derive(Debug, Clone)]
+enum Pattern {
+    Literal(String),
+    Regex(regex::Regex),
+}
+
+impl Pattern {
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Pattern::Literal(l) => l == value,
+            Pattern::Regex(r) => r.is_match(value),
+        }
+    }
 }
 
 impl Target {
     /// Compiles a selector.
     pub fn new(sel: &Selector) -> Result<Self, String> {
-        let compile = |o: &Option<String>| -> Result<Option<regex::Regex>, String> {
+        let compile = |o: &Option<String>| -> Result<Option<Pattern>, String> {
             match o.as_deref().filter(|s| !s.is_empty()) {
+                // most selectors are plain names: compare those instead of compiling them
+                Some(p) if regex::escape(p) == p => Ok(Some(Pattern::Literal(p.to_owned()))),
                 Some(p) => regex::Regex::new(&format!("^(?:{p})$"))
-                    .map(Some)
+                    .map(|r| Some(Pattern::Regex(r)))
                     .map_err(|e| e.to_string()),
                 None => Ok(None),
             }
@@ -146,7 +164,7 @@ impl Target {
             r.namespace().unwrap_or(""),
         ];
         for (pattern, value) in self.patterns.iter().zip(values) {
-            if pattern.as_ref().is_some_and(|p| !p.is_match(value)) {
+            if pattern.as_ref().is_some_and(|p| !p.matches(value)) {
                 return Ok(false);
             }
         }

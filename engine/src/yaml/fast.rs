@@ -504,6 +504,9 @@ impl<'a> Reader<'a> {
         {
             return text.parse::<u64>().map(Value::from).map_err(|_| Bail);
         }
+        if matches!(first, b'/' | b'$' | b'(' | b')' | b'^' | b';') || digits_then_unit(b) {
+            return Ok(Value::String(text.to_owned()));
+        }
         // text that would read differently on its own: markers, a lone indicator
         let indicator = matches!(first, b'-' | b'?' | b':') && b.get(1).is_none_or(|&c| c == b' ');
         if indicator || text.starts_with("---") || text.starts_with("...") {
@@ -859,6 +862,16 @@ enum Stop {
     Comment,
 }
 
+/// Quantities and versions such as `500m`, `128Mi`, `8080/TCP` or `1.2.3`: a digit first,
+/// then a letter that no YAML number or timestamp contains, or a second `.`.
+fn digits_then_unit(b: &[u8]) -> bool {
+    b[0].is_ascii_digit()
+        && (b.iter().any(|&c| {
+            (c.is_ascii_alphabetic() && !b"eExXoObBaAcCdDfFtTzZ".contains(&c)) || c == b'/'
+        }) || (b.iter().all(|&c| c.is_ascii_digit() || c == b'.')
+            && b.iter().filter(|&&c| c == b'.').count() >= 2))
+}
+
 /// Words that YAML may type as something other than a string, in any letter case.
 fn keyword(text: &str) -> bool {
     text.len() <= 8
@@ -963,6 +976,8 @@ mod tests {
         "key with spaces : value\n",
         "unicode: “quotes” é ☃\nemoji: \"\\U0001F600\"\n",
         "path: /var/run\nurl: https://x\nver: 1.2.3\ncpu: 500m\nmem: 128Mi\nip: 10.0.0.1\n",
+        "port: 8080/TCP\nt: 2001-12-14t21:59:43.10-05:00\nd: 2002-12-14\ns: 1:30\nh: 0x1f\no: 0o17\nu: 1_000\n",
+        "q: [1.5Gi, 2e3, 3.0.1, 1e, 0b101, $HOME, (x), /a]\n",
         "neg: -1\nfloat: -0.5\nexp: 1e3\nzero: 0\n",
         "big: 123456789012345678901234567890\n",
         "  indented: root\n  also: here\n",
@@ -1067,7 +1082,7 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as usize
         };
-        const ALPHABET: &[u8] = b" -:#'\"|>[]{},\n\\&*!?%a1.0x~+";
+        const ALPHABET: &[u8] = b" -:#'\"|>[]{},\n\\&*!?%a1.0x~+mT/_e";
         let (mut cases, mut read) = (0, 0);
         for base in READS.iter().chain(DECLINES) {
             for _ in 0..1500 {

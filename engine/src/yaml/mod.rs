@@ -142,6 +142,14 @@ fn split_documents(text: &str) -> Vec<(usize, &str)> {
 
 /// Parses one document into `T` the way kustomize reads its own files.
 pub fn kustomize_from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    // The fast reader and serde_json first; serde-saphyr reads anything else, and reports
+    // every error (with its line), so a text that does not fit `T` is read twice.
+    if let Some([doc]) =
+        fast::documents(text, &|scalar| resolve(scalar, kustomize_options())).as_deref()
+        && let Ok(value) = T::deserialize(doc)
+    {
+        return Ok(value);
+    }
     serde_saphyr::from_str_with_options(text, kustomize_options()).map_err(YamlError::parse)
 }
 
