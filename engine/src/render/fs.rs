@@ -1,7 +1,7 @@
 //! The renderer reads files only through [`FileSystem`], so it can run over a directory,
 //! a git tree or memory, and so every file it read can be recorded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,6 +18,11 @@ pub trait FileSystem: Send + Sync {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>>;
     /// The absolute path with symlinks resolved.
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf>;
+    /// Whether `path` itself is a symlink (an error when it does not exist); `None` when
+    /// this file system cannot tell, and only [`FileSystem::canonicalize`] can.
+    fn is_symlink(&self, _path: &Path) -> io::Result<Option<bool>> {
+        Ok(None)
+    }
 }
 
 /// The local disk.
@@ -44,12 +49,20 @@ impl FileSystem for DiskFs {
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::canonicalize(path)
     }
+    fn is_symlink(&self, path: &Path) -> io::Result<Option<bool>> {
+        Ok(Some(
+            std::fs::symlink_metadata(path)?.file_type().is_symlink(),
+        ))
+    }
 }
 
-/// Wraps a [`FileSystem`] and records the path of every file read through it.
+/// Wraps a [`FileSystem`] for one build: records the path of every file read through it,
+/// and remembers resolved paths (each entry and its directory are resolved several times,
+/// and resolving a path costs a system call per component).
 pub struct Recording<'a> {
     inner: &'a dyn FileSystem,
     read: Mutex<BTreeSet<PathBuf>>,
+    canonical: Mutex<HashMap<PathBuf, PathBuf>>,
 }
 
 impl<'a> Recording<'a> {
@@ -58,6 +71,7 @@ impl<'a> Recording<'a> {
         Recording {
             inner,
             read: Mutex::new(BTreeSet::new()),
+            canonical: Mutex::new(HashMap::new()),
         }
     }
 
@@ -89,7 +103,32 @@ impl FileSystem for Recording<'_> {
         self.inner.read_dir(path)
     }
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
-        self.inner.canonicalize(path)
+        let known = |cache: &HashMap<PathBuf, PathBuf>| cache.get(path).cloned();
+        let cached = match self.canonical.lock() {
+            Ok(cache) => known(&cache),
+            Err(poisoned) => known(&poisoned.into_inner()),
+        };
+        if let Some(real) = cached {
+            return Ok(real);
+        }
+        // A resolved parent plus a last component that is no symlink: one lstat instead of
+        // a readlink per component.
+        let real = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) if path.is_absolute() => {
+                match self.inner.is_symlink(path)? {
+                    Some(false) => self.canonicalize(parent)?.join(name),
+                    _ => self.inner.canonicalize(path)?,
+                }
+            }
+            _ => self.inner.canonicalize(path)?,
+        };
+        match self.canonical.lock() {
+            Ok(mut cache) => cache.insert(path.to_path_buf(), real.clone()),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .insert(path.to_path_buf(), real.clone()),
+        };
+        Ok(real)
     }
 }
 
@@ -154,5 +193,43 @@ impl FileSystem for MemFs {
                 "no such file or directory",
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The remembered, component-wise resolution gives what the OS gives, through
+    /// directory and file symlinks and `..`, and fails where the OS fails.
+    #[test]
+    fn recorded_canonicalize_matches_the_os() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir_all(root.join("real/sub")).unwrap();
+        std::fs::write(root.join("real/sub/a.yaml"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink(root.join("real/sub/a.yaml"), root.join("filelink")).unwrap();
+        let fs = Recording::new(&DiskFs);
+        for path in [
+            "real/sub/a.yaml",
+            "dirlink/sub/a.yaml",
+            "dirlink/sub/../sub/a.yaml",
+            "filelink",
+            "real/sub/.",
+            "dirlink",
+        ] {
+            let path = root.join(path);
+            for _ in 0..2 {
+                assert_eq!(
+                    fs.canonicalize(&path).unwrap(),
+                    std::fs::canonicalize(&path).unwrap(),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+        assert!(fs.canonicalize(&root.join("dirlink/missing.yaml")).is_err());
+        assert!(fs.canonicalize(&root.join("missing/../real")).is_err());
     }
 }
