@@ -57,12 +57,33 @@ impl FileSystem for DiskFs {
 }
 
 /// Wraps a [`FileSystem`] for one build: records the path of every file read through it,
-/// and remembers resolved paths (each entry and its directory are resolved several times,
-/// and resolving a path costs a system call per component).
+/// and remembers resolved paths and file kinds (each entry and its directory are looked
+/// at several times, and resolving a path costs a system call per component).
 pub struct Recording<'a> {
     inner: &'a dyn FileSystem,
     read: Mutex<BTreeSet<PathBuf>>,
     canonical: Mutex<HashMap<PathBuf, PathBuf>>,
+    dirs: Mutex<HashMap<PathBuf, bool>>,
+    files: Mutex<HashMap<PathBuf, bool>>,
+}
+
+/// The value remembered for `path`, or `compute`d and remembered.
+fn remembered<T: Clone>(
+    cache: &Mutex<HashMap<PathBuf, T>>,
+    path: &Path,
+    compute: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(known) = lock().get(path) {
+        return Ok(known.clone());
+    }
+    let value = compute()?;
+    lock().insert(path.to_path_buf(), value.clone());
+    Ok(value)
 }
 
 impl<'a> Recording<'a> {
@@ -72,6 +93,8 @@ impl<'a> Recording<'a> {
             inner,
             read: Mutex::new(BTreeSet::new()),
             canonical: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,41 +117,28 @@ impl FileSystem for Recording<'_> {
         Ok(bytes)
     }
     fn is_dir(&self, path: &Path) -> bool {
-        self.inner.is_dir(path)
+        remembered(&self.dirs, path, || Ok(self.inner.is_dir(path))).unwrap_or(false)
     }
     fn is_file(&self, path: &Path) -> bool {
-        self.inner.is_file(path)
+        remembered(&self.files, path, || Ok(self.inner.is_file(path))).unwrap_or(false)
     }
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
         self.inner.read_dir(path)
     }
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
-        let known = |cache: &HashMap<PathBuf, PathBuf>| cache.get(path).cloned();
-        let cached = match self.canonical.lock() {
-            Ok(cache) => known(&cache),
-            Err(poisoned) => known(&poisoned.into_inner()),
-        };
-        if let Some(real) = cached {
-            return Ok(real);
-        }
-        // A resolved parent plus a last component that is no symlink: one lstat instead of
-        // a readlink per component.
-        let real = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) if path.is_absolute() => {
-                match self.inner.is_symlink(path)? {
-                    Some(false) => self.canonicalize(parent)?.join(name),
-                    _ => self.inner.canonicalize(path)?,
+        remembered(&self.canonical, path, || {
+            // A resolved parent plus a last component that is no symlink: one lstat
+            // instead of a readlink per component.
+            match (path.parent(), path.file_name()) {
+                (Some(parent), Some(name)) if path.is_absolute() => {
+                    match self.inner.is_symlink(path)? {
+                        Some(false) => Ok(self.canonicalize(parent)?.join(name)),
+                        _ => self.inner.canonicalize(path),
+                    }
                 }
+                _ => self.inner.canonicalize(path),
             }
-            _ => self.inner.canonicalize(path)?,
-        };
-        match self.canonical.lock() {
-            Ok(mut cache) => cache.insert(path.to_path_buf(), real.clone()),
-            Err(poisoned) => poisoned
-                .into_inner()
-                .insert(path.to_path_buf(), real.clone()),
-        };
-        Ok(real)
+        })
     }
 }
 
