@@ -240,8 +240,8 @@ pub fn load_configurations(
 ) -> Result<TransformerConfig, RenderError> {
     let mut out = TransformerConfig::default();
     for entry in paths {
-        let text = loader.read_text(dir, entry)?;
         let file = loader.resolve(dir, entry, true)?;
+        let text = loader.read_path(&file)?;
         let doc = crate::yaml::kustomize_documents(&text)
             .map_err(|e| RenderError::Yaml {
                 path: file.clone(),
@@ -281,8 +281,8 @@ pub fn load_crds(
 ) -> Result<TransformerConfig, RenderError> {
     let mut out = TransformerConfig::default();
     for entry in paths {
-        let text = loader.read_text(dir, entry)?;
         let file = loader.resolve(dir, entry, true)?;
+        let text = loader.read_path(&file)?;
         let invalid = |message: String| RenderError::Invalid {
             path: file.clone(),
             message: format!("unable to parse open API definition: {message}"),

@@ -100,20 +100,16 @@ impl<'a> Recording<'a> {
 
     /// Every file read so far, sorted.
     pub fn files_read(&self) -> Vec<PathBuf> {
-        match self.read.lock() {
-            Ok(set) => set.iter().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
-        }
+        let set = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        set.iter().cloned().collect()
     }
 }
 
 impl FileSystem for Recording<'_> {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let bytes = self.inner.read(path)?;
-        match self.read.lock() {
-            Ok(mut set) => set.insert(path.to_path_buf()),
-            Err(poisoned) => poisoned.into_inner().insert(path.to_path_buf()),
-        };
+        let mut set = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(path.to_path_buf());
         Ok(bytes)
     }
     fn is_dir(&self, path: &Path) -> bool {

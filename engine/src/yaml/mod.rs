@@ -78,7 +78,7 @@ pub fn kustomize_documents(text: &str) -> Result<Vec<serde_json::Value>, YamlErr
     use rayon::prelude::*;
     const PARALLEL_FROM: usize = 256 * 1024;
     let parse = |part: &str, first_line: usize| -> Result<Vec<serde_json::Value>, YamlError> {
-        if let Some(docs) = fast::documents(part, &|scalar| resolve(scalar, kustomize_options())) {
+        if let Some(docs) = fast_kustomize(part) {
             return Ok(docs);
         }
         let docs: Vec<Option<serde_json::Value>> =
@@ -98,11 +98,7 @@ pub fn kustomize_documents(text: &str) -> Result<Vec<serde_json::Value>, YamlErr
                     other => other,
                 }
             })?;
-        Ok(docs
-            .into_iter()
-            .flatten()
-            .filter(|doc| !doc.is_null())
-            .collect())
+        Ok(present(docs))
     };
     if text.len() < PARALLEL_FROM || text.starts_with("%") || text.contains("\n%") {
         return parse(text, 0);
@@ -144,8 +140,7 @@ fn split_documents(text: &str) -> Vec<(usize, &str)> {
 pub fn kustomize_from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     // The fast reader and serde_json first; serde-saphyr reads anything else, and reports
     // every error (with its line), so a text that does not fit `T` is read twice.
-    if let Some([doc]) =
-        fast::documents(text, &|scalar| resolve(scalar, kustomize_options())).as_deref()
+    if let Some([doc]) = fast_kustomize(text).as_deref()
         && let Ok(value) = T::deserialize(doc)
     {
         return Ok(value);
@@ -165,11 +160,7 @@ pub fn documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
     }
     let docs: Vec<Option<serde_json::Value>> =
         serde_saphyr::from_multiple_with_options(text, options()).map_err(YamlError::parse)?;
-    Ok(docs
-        .into_iter()
-        .flatten()
-        .filter(|doc| !doc.is_null())
-        .collect())
+    Ok(present(docs))
 }
 
 /// The fast reader's documents (when it reads `text`) and serde-saphyr's (when it can), as
@@ -181,16 +172,24 @@ pub fn both_readers(
     Option<Vec<serde_json::Value>>,
     Option<Vec<serde_json::Value>>,
 ) {
-    let fast = fast::documents(text, &|scalar| resolve(scalar, kustomize_options()));
+    let fast = fast_kustomize(text);
     let full: Option<Vec<Option<serde_json::Value>>> =
         serde_saphyr::from_multiple_with_options(text, kustomize_options()).ok();
-    let full = full.map(|docs| {
-        docs.into_iter()
-            .flatten()
-            .filter(|d| !d.is_null())
-            .collect()
-    });
+    let full = full.map(present);
     (fast, full)
+}
+
+/// The fast reader with kustomize's scalar typing (`None`: serde-saphyr must read `text`).
+fn fast_kustomize(text: &str) -> Option<Vec<serde_json::Value>> {
+    fast::documents(text, &|scalar| resolve(scalar, kustomize_options()))
+}
+
+/// The documents serde-saphyr read, without the empty and null ones.
+fn present(docs: Vec<Option<serde_json::Value>>) -> Vec<serde_json::Value> {
+    docs.into_iter()
+        .flatten()
+        .filter(|doc| !doc.is_null())
+        .collect()
 }
 
 /// Types one plain scalar with serde-saphyr, for the fast reader.
