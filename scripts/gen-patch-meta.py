@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates engine/src/render/patch_meta.tsv: the strategic-merge-patch metadata of every
+"""Generates render/src/patch_meta.tsv: the strategic-merge-patch metadata of every
 Kubernetes type, from the OpenAPI document of the pinned Kubernetes version.
 
 Run it when e2e/controlplane/versions.env moves:  python3 scripts/gen-patch-meta.py
@@ -58,6 +58,6 @@ for name in sorted(defs):
     if fields:
         out.append("D\t" + short(name))
         out.extend(fields)
-dest = os.path.join(root, "engine/src/render/patch_meta.tsv")
+dest = os.path.join(root, "render/src/patch_meta.tsv")
 open(dest, "w").write("\n".join(out) + "\n")
 print(f"wrote {dest}: {len(out)} lines", file=sys.stderr)

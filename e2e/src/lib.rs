@@ -136,8 +136,26 @@ impl ControlPlane {
                 what: "starting a runtime".into(),
                 source: e,
             })?;
-        for cluster in &mut clusters {
-            runtime.block_on(cluster.wait_ready(READY_TIMEOUT))?;
+        for i in 0..clusters.len() {
+            // A port found free can be taken before the server binds it (an outgoing
+            // connection's ephemeral port comes from the same range): start that cluster
+            // again on other ports.
+            let mut tries = 1;
+            loop {
+                match runtime.block_on(clusters[i].wait_ready(READY_TIMEOUT)) {
+                    Err(HarnessError::Exited { log_tail, .. })
+                        if tries < 4 && log_tail.contains("address already in use") =>
+                    {
+                        tries += 1;
+                        let name = clusters[i].name().to_string();
+                        clusters[i].stop();
+                        let _ = std::fs::remove_dir_all(dir.join(&name));
+                        clusters[i] = Cluster::spawn(&binaries, &name, &dir)?;
+                        kubeconfig::write(&kubeconfig, &clusters)?;
+                    }
+                    other => break other?,
+                }
+            }
         }
         if options.controller_manager {
             for cluster in &mut clusters {

@@ -13,4 +13,5 @@ pub mod render;
 pub mod serve;
 pub mod source;
 pub mod sync;
-pub mod yaml;
+/// The YAML boundary, shared with the renderer.
+pub use keelson_render::yaml;

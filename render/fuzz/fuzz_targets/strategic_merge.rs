@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for (group, kind) in [("apps", "Deployment"), ("", "Pod"), ("example.com", "Widget")] {
-        let _ = keelson::render::strategic_merge(&mut target, &patch, group, kind);
+        let _ = keelson_render::strategic_merge(&mut target, &patch, group, kind);
     }
 });

@@ -2,7 +2,7 @@
 //! any bytes must give output or an error — never a panic or a hang.
 #![no_main]
 
-use keelson::render::{self, MemFs, RenderOptions};
+use keelson_render::{self as render, MemFs, RenderOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

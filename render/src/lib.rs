@@ -1,9 +1,10 @@
-//! The render stage: kustomize-style overlays to objects, natively.
+//! Keelson's renderer: kustomize-style overlays to objects, natively, and the YAML
+//! boundary every Keelson crate reads and writes through.
 //!
 //! Output is byte-identical to `kustomize build` (v5.5.0) for the features implemented
 //! here; see `engine/tests/kustomize_diff.rs` for the differential suite. Rendering is
 //! pure: it reads through a [`FileSystem`], records every file read, and touches neither
-//! the network nor a cluster.
+//! the network nor a cluster (this crate depends on no Kubernetes, git or async client).
 
 mod accumulate;
 mod buildmeta;
@@ -26,6 +27,7 @@ mod resource;
 mod smp;
 mod transform;
 mod vars;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 

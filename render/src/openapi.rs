@@ -253,7 +253,7 @@ fn add_fields(schema: &mut Schema, defs: &Map<String, Value>, def: &str, s: &Val
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::smp::{Outcome, strategic_merge};
+    use crate::smp::{Outcome, strategic_merge};
     use serde_json::json;
 
     #[test]
