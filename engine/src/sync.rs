@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::apply;
 use crate::cluster;
-use crate::config::{Project, Renderer, Target};
+use crate::config::{Project, Renderer, Target, Verdict};
 use crate::plan::{self, Plan};
 use crate::render::{self, RenderOptions};
 
@@ -207,19 +207,14 @@ pub async fn sync_in(
 ) -> Result<Vec<Outcome<apply::Report>>, String> {
     for_each_pair(fs, root, project, selection, |c, t, objects| async move {
         if !overrides.override_windows
-            && let crate::serve::windows::Verdict::Denied {
-                reason,
-                until,
-                manual_sync: false,
-            } = project
-                .sync_windows
-                .verdict(&t.name, &c.name, chrono::Utc::now())
+            && let Verdict::Denied(denial) =
+                project
+                    .sync_windows
+                    .verdict(&t.name, &c.name, chrono::Utc::now())
+            && !denial.manual_sync
         {
-            let opens = until
-                .map(|u| format!(", allowed from {}", u.format("%Y-%m-%d %H:%M:%S UTC")))
-                .unwrap_or_default();
             return Err(format!(
-                "cluster {}: sync window: {reason}{opens} (--override-windows syncs anyway)",
+                "cluster {}: {denial} (--override-windows syncs anyway)",
                 c.name
             ));
         }

@@ -904,12 +904,12 @@ fn ssh_with_a_key_checked_against_known_hosts() {
 
 #[test]
 fn the_poller_runs_on_its_schedule_and_when_woken() {
-    use keelson::source::poll::PollSchedule;
+    use keelson::time::Cron;
     let served = Served::new();
     let (w, shas) = history(&served, "app");
     let daemon = GitDaemon::start(served.base());
     let cache = tempfile::tempdir().unwrap();
-    let every_second = PollSchedule::parse("* * * * * *").unwrap();
+    let every_second = Cron::parse("* * * * * *").unwrap();
     let poller = Poller::new(
         Source::new(cache.path()),
         spec(&daemon.url("app")),

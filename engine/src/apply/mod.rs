@@ -53,7 +53,7 @@ impl Options {
             prune_crds: p.prune_crds,
             prune_pvcs: p.prune_pvcs,
             wait: p.wait,
-            timeout: p.timeout(),
+            timeout: p.timeout.get(),
             commit: None,
         }
     }

@@ -3,10 +3,11 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use keelson::config::{Project, parse_duration};
+use keelson::config::Project;
 use keelson::plan::{Action, Plan};
 use keelson::source::{Location, Rev, Tree};
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
+use keelson::time::parse_duration;
 
 use super::repo::RepoArgs;
 
@@ -256,13 +257,12 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let timeout = match args.timeout.as_deref().map(|t| (t, parse_duration(t))) {
-        Some((t, None)) => {
-            eprintln!("Error: --timeout {t:?} is not a duration like 30s, 5m or 1h");
+    let timeout = match args.timeout.as_deref().map(parse_duration).transpose() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("Error: --timeout: {e}");
             return Ok(2);
         }
-        Some((_, d)) => d,
-        None => None,
     };
     let overrides = Overrides {
         force_prune: args.force_prune,

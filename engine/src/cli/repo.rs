@@ -83,7 +83,8 @@ impl RepoArgs {
             .validate("auth")
             .map_err(|(f, m)| anyhow::anyhow!("{f}: {m}"))?;
         spec.depth = self.depth.filter(|d| *d > 0);
-        spec.timeout = keelson::config::parse_duration(&self.fetch_timeout)
+        spec.timeout = keelson::time::parse_duration(&self.fetch_timeout)
+            .ok()
             .filter(|d| !d.is_zero())
             .with_context(|| {
                 format!(

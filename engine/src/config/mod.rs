@@ -16,11 +16,15 @@
 //!
 //! Every mistake is reported with the field it concerns, before anything touches a cluster.
 
+pub mod windows;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::time::{Cron, Period};
+pub use windows::{Denial, SyncWindows, Verdict};
 
 /// The file name looked for at a repository's root.
 pub const FILE_NAME: &str = "keelson.yaml";
@@ -43,7 +47,7 @@ pub struct Project {
     pub schedule: Schedule,
     /// When `keelson serve` may sync which targets to which clusters (allow/deny windows).
     #[serde(default)]
-    pub sync_windows: crate::serve::windows::SyncWindows,
+    pub sync_windows: SyncWindows,
 }
 
 /// Cron schedules (5 fields as crontab, or 6–7 with seconds).
@@ -57,17 +61,10 @@ pub struct Project {
 pub struct Schedule {
     /// Poll the repository for new commits.
     #[serde(default)]
-    pub poll: Option<String>,
+    pub poll: Option<Cron>,
     /// Correct drift of targets with `sync.selfHeal`.
     #[serde(default)]
-    pub self_heal: Option<String>,
-}
-
-impl Schedule {
-    /// The poll schedule, parsed (validation has checked it).
-    pub fn poll(&self) -> Option<crate::source::poll::PollSchedule> {
-        crate::source::poll::PollSchedule::parse(self.poll.as_deref()?).ok()
-    }
+    pub self_heal: Option<Cron>,
 }
 
 /// A cluster and how to reach it.
@@ -161,7 +158,7 @@ pub struct Gate {
     #[serde(default)]
     pub workspaces: Vec<keelson_pipelines::model::WorkspaceBinding>,
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<Period>,
     #[serde(default = "default_attempts")]
     pub attempts: u32,
 }
@@ -206,7 +203,7 @@ pub struct SyncPolicy {
     /// Wait for the applied objects to become healthy.
     pub wait: bool,
     /// How long to wait (`30s`, `5m`, `1h`).
-    pub timeout: String,
+    pub timeout: Period,
 }
 
 impl Default for SyncPolicy {
@@ -220,15 +217,8 @@ impl Default for SyncPolicy {
             prune_crds: false,
             prune_pvcs: false,
             wait: false,
-            timeout: "5m".into(),
+            timeout: Period::from_secs(300),
         }
-    }
-}
-
-impl SyncPolicy {
-    /// The wait timeout.
-    pub fn timeout(&self) -> Duration {
-        parse_duration(&self.timeout).unwrap_or(Duration::from_secs(300))
     }
 }
 
@@ -243,36 +233,6 @@ pub enum ConfigError {
         field: String,
         message: String,
     },
-}
-
-/// `30s`, `5m`, `1h30m`, `250ms`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut number = String::new();
-    let mut chars = text.trim().chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let unit = if c == 'm' && chars.peek() == Some(&'s') {
-            chars.next();
-            0.001
-        } else {
-            match c {
-                'h' => 3600.0,
-                'm' => 60.0,
-                's' => 1.0,
-                _ => return None,
-            }
-        };
-        let n: f64 = number.parse().ok()?;
-        total += Duration::from_secs_f64(n * unit);
-        number.clear();
-        any = true;
-    }
-    (any && number.is_empty()).then_some(total)
 }
 
 impl Project {
@@ -315,16 +275,6 @@ impl Project {
         };
         if let Some(kind) = self.kind.as_deref().filter(|k| *k != "Project") {
             return Err(err("kind".into(), format!("expected Project, got {kind}")));
-        }
-        for (field, value) in [
-            ("poll", &self.schedule.poll),
-            ("selfHeal", &self.schedule.self_heal),
-        ] {
-            if let Some(text) = value
-                && let Err(message) = crate::source::poll::PollSchedule::parse(text)
-            {
-                return Err(err(format!("schedule.{field}"), message));
-            }
         }
         self.sync_windows
             .validate("syncWindows")
@@ -391,12 +341,6 @@ impl Project {
                     format!("{} holds no kustomization", dir.display()),
                 ));
             }
-            if parse_duration(&t.sync.timeout).is_none() {
-                return Err(err(
-                    format!("{field}.sync.timeout"),
-                    format!("{:?} is not a duration like 30s, 5m or 1h", t.sync.timeout),
-                ));
-            }
             if let Some(g) = &t.gate {
                 if !self.clusters.iter().any(|c| c.name == g.cluster) {
                     return Err(err(
@@ -409,14 +353,6 @@ impl Project {
                     return Err(err(
                         format!("{field}.gate.definitions"),
                         format!("{} does not exist", root.join(&g.definitions).display()),
-                    ));
-                }
-                if let Some(t) = &g.timeout
-                    && parse_duration(t).is_none()
-                {
-                    return Err(err(
-                        format!("{field}.gate.timeout"),
-                        format!("{t:?} is not a duration like 30s, 5m or 1h"),
                     ));
                 }
                 if g.attempts == 0 {
@@ -458,6 +394,7 @@ impl Project {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn repo(config: &str) -> (tempfile::TempDir, Result<Project, ConfigError>) {
         let dir = tempfile::tempdir().unwrap();
@@ -483,7 +420,7 @@ mod tests {
         let p = p.unwrap();
         let t = p.target("a").unwrap();
         assert_eq!(p.clusters_of(t).len(), 1);
-        assert_eq!(t.sync.timeout(), Duration::from_secs(90));
+        assert_eq!(t.sync.timeout.get(), Duration::from_secs(90));
         assert!(t.sync.prune);
     }
 
@@ -506,14 +443,6 @@ mod tests {
             let e = p.unwrap_err().to_string();
             assert!(e.contains(field), "{field:?} not in {e:?}");
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5"), None);
-        assert_eq!(parse_duration("x"), None);
     }
 }
 

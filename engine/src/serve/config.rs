@@ -29,9 +29,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::lease::LeaseSettings;
-use crate::config::{ConfigError, parse_duration};
-use crate::source::poll::PollSchedule;
+use crate::config::ConfigError;
 use crate::source::{RepoSpec, RepositoryConfig, Rev};
+use crate::time::Cron;
+use crate::time::parse_duration;
 
 /// `keelson serve`'s settings file.
 #[derive(Debug, Clone, Deserialize)]
@@ -121,7 +122,7 @@ fn default_concurrency() -> usize {
 pub struct Watched {
     pub spec: RepoSpec,
     pub rev: Rev,
-    pub poll: Option<PollSchedule>,
+    pub poll: Option<Cron>,
     /// `owner/name` on GitHub, for webhooks and statuses.
     pub github: Option<String>,
 }
@@ -135,7 +136,7 @@ pub struct Settings {
     pub kubeconfig: Option<PathBuf>,
     pub webhook_secret_file: Option<PathBuf>,
     pub github: Option<GithubSettings>,
-    pub self_heal: Option<PollSchedule>,
+    pub self_heal: Option<Cron>,
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub concurrency: usize,
@@ -195,11 +196,12 @@ impl ServeConfig {
         let self_heal = self
             .self_heal
             .as_deref()
-            .map(PollSchedule::parse)
+            .map(Cron::parse)
             .transpose()
             .map_err(|m| ("selfHeal".to_string(), m))?;
         let duration = |field: &str, text: &str| {
             parse_duration(text)
+                .ok()
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
                     (

@@ -20,10 +20,9 @@ use super::github::{self, CommitStatus, State, StatusReporter};
 use super::lease::Shard;
 use super::queue::{Job, Queue, Reason};
 use super::state::{Board, Outcome, Phase};
-use super::windows::Verdict;
 use crate::apply;
 use crate::cluster;
-use crate::config::{self, Project, Renderer, Target};
+use crate::config::{self, Project, Renderer, Target, Verdict};
 use crate::inventory;
 use crate::render::RenderOptions;
 use crate::source::poll::{Backoff, PollEvent, Poller};
@@ -524,16 +523,14 @@ impl Engine {
                 return;
             }
         }
-        if let Verdict::Denied { reason, until, .. } =
+        if let Verdict::Denied(denial) =
             current
                 .project
                 .sync_windows
                 .verdict(t, c, chrono::Utc::now())
         {
-            let message = match until {
-                Some(u) => format!("{reason}; syncs at {}", u.format("%Y-%m-%d %H:%M:%S UTC")),
-                None => reason.clone(),
-            };
+            let until = denial.until;
+            let message = denial.to_string();
             self.board.update(&repository, t, c, |r| {
                 r.phase = Phase::Waiting;
                 r.desired_commit = Some(commit.to_string());

@@ -123,7 +123,7 @@ pub fn build_run(
         builder = builder.service_account(sa);
     }
     if let Some(t) = &gate.timeout {
-        builder = builder.timeouts(Some(t.as_str().into()), None, None);
+        builder = builder.timeouts(Some(t.to_string().as_str().into()), None, None);
     }
     builder.build().map_err(|e| e.to_string())
 }

@@ -57,7 +57,7 @@ pub struct LeaseSettings {
     pub namespace: String,
     /// How long a lease lasts without renewal (`15s`); renewed every third of it.
     #[serde(default = "default_duration")]
-    pub duration: String,
+    pub duration: crate::time::Period,
     /// This replica's name among the others; unique per replica.
     #[serde(default)]
     pub identity: Option<String>,
@@ -67,8 +67,8 @@ fn default_namespace() -> String {
     "keelson-system".into()
 }
 
-fn default_duration() -> String {
-    "15s".into()
+fn default_duration() -> crate::time::Period {
+    crate::time::Period::from_secs(15)
 }
 
 /// A replica's name when none is configured: `$POD_NAME` (the chart sets it), else the
@@ -103,17 +103,14 @@ impl LeaseSettings {
                 format!("{:?} is not a namespace name", self.namespace),
             );
         }
-        match crate::config::parse_duration(&self.duration) {
-            Some(d) if d >= Duration::from_secs(3) => {}
-            _ => {
-                return err(
-                    "duration",
-                    format!(
-                        "{:?} is not a duration of 3s or more, like 15s or 1m",
-                        self.duration
-                    ),
-                );
-            }
+        if self.duration.get() < Duration::from_secs(3) {
+            return err(
+                "duration",
+                format!(
+                    "{:?} is not a duration of 3s or more, like 15s or 1m",
+                    self.duration.to_string()
+                ),
+            );
         }
         if self.identity.as_deref() == Some("") {
             return err("identity", "must not be empty".into());
@@ -123,7 +120,7 @@ impl LeaseSettings {
 
     /// The lease duration (validation has checked it).
     pub fn duration(&self) -> Duration {
-        crate::config::parse_duration(&self.duration).unwrap_or(Duration::from_secs(15))
+        self.duration.get()
     }
 
     /// This replica's identity: the setting, else `$POD_NAME`, else the host name.
@@ -818,7 +815,6 @@ mod tests {
                 "inCluster: true\nkubeconfig: {context: a}\n",
                 "leases.inCluster",
             ),
-            ("inCluster: true\nduration: soon\n", "leases.duration"),
             ("inCluster: true\nduration: 1s\n", "leases.duration"),
             ("inCluster: true\nnamespace: Keelson\n", "leases.namespace"),
         ] {
@@ -826,6 +822,8 @@ mod tests {
             assert_eq!(s.validate("leases").unwrap_err().0, field, "{yaml}");
         }
         assert!(crate::yaml::from_str::<LeaseSettings>("inCluster: true\nttl: 5s\n").is_err());
+        let e = crate::yaml::from_str::<LeaseSettings>("inCluster: true\nduration: soon\n");
+        assert!(e.unwrap_err().to_string().starts_with("duration: "));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! clusters (Events) and to `/metrics` and `/api/v1/targets`.
 //!
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
-//! - [`windows`]: sync windows (allow/deny by cron start, duration and time zone).
 //! - [`lease`]: scale-out, replicas sharing the clusters out with Leases.
 //! - [`github`]: GitHub commit statuses per target and cluster.
 pub mod config;
@@ -16,4 +15,3 @@ pub mod http;
 pub mod lease;
 pub mod queue;
 pub mod state;
-pub mod windows;

@@ -153,13 +153,13 @@ impl RepositoryConfig {
     pub fn resolve(
         &self,
         field: &str,
-    ) -> Result<(RepoSpec, Rev, Option<poll::PollSchedule>), (String, String)> {
+    ) -> Result<(RepoSpec, Rev, Option<crate::time::Cron>), (String, String)> {
         let url = RepoUrl::parse(&self.url).map_err(|m| (format!("{field}.url"), m))?;
         let rev = Rev::parse(&self.reference).map_err(|m| (format!("{field}.ref"), m))?;
         let poll = self
             .poll
             .as_deref()
-            .map(poll::PollSchedule::parse)
+            .map(crate::time::Cron::parse)
             .transpose()
             .map_err(|m| (format!("{field}.poll"), m))?;
         self.auth.validate(&format!("{field}.auth"))?;
@@ -170,12 +170,13 @@ impl RepositoryConfig {
         spec.auth = self.auth.clone();
         spec.depth = self.depth;
         if let Some(t) = &self.timeout {
-            spec.timeout = crate::config::parse_duration(t)
+            spec.timeout = crate::time::parse_duration(t)
+                .ok()
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
                     (
                         format!("{field}.timeout"),
-                        format!("{t:?} is not a duration like 30s, 5m or 1h"),
+                        format!("{t:?} is not a duration like 30s, 5m or 1h (above zero)"),
                     )
                 })?;
         }
@@ -583,7 +584,7 @@ impl Tree {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<(RepoSpec, Rev, Option<poll::PollSchedule>), (String, String)> {
+    fn parse(text: &str) -> Result<(RepoSpec, Rev, Option<crate::time::Cron>), (String, String)> {
         let c: RepositoryConfig = crate::yaml::from_str(text).unwrap();
         c.resolve("repositories[0]")
     }

@@ -2,30 +2,13 @@
 //! costs one ref listing when nothing moved, keeps serving the last good commit when the
 //! remote fails, and backs off exponentially (with jitter, capped) until it recovers.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use git2::Oid;
 
 use super::{Fetched, RepoSpec, Rev, Source, SourceError};
-
-/// A cron schedule: 5 fields (minute precision, as crontab), or 6–7 (with seconds,
-/// and years).
-#[derive(Debug, Clone)]
-pub struct PollSchedule(cron::Schedule);
-
-impl PollSchedule {
-    /// Parses `*/5 * * * *`, `0 */5 * * * *`, `@hourly`, ….
-    pub fn parse(text: &str) -> Result<Self, String> {
-        parse_cron(text).map(PollSchedule)
-    }
-
-    /// The first time strictly after `after`.
-    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.0.after(&after).next()
-    }
-}
+use crate::time::Cron;
 
 /// Exponential back-off with jitter: `base`, doubling per failure, capped at `cap`.
 #[derive(Debug, Clone)]
@@ -96,7 +79,7 @@ pub struct Poller {
     source: Source,
     spec: RepoSpec,
     rev: Rev,
-    schedule: Option<PollSchedule>,
+    schedule: Option<Cron>,
     serving: Option<Oid>,
     backoff: Backoff,
     retry_at: Option<DateTime<Utc>>,
@@ -104,7 +87,7 @@ pub struct Poller {
 
 impl Poller {
     /// A poller of `rev` of `spec`, on `schedule` (none: only when asked).
-    pub fn new(source: Source, spec: RepoSpec, rev: Rev, schedule: Option<PollSchedule>) -> Self {
+    pub fn new(source: Source, spec: RepoSpec, rev: Rev, schedule: Option<Cron>) -> Self {
         Poller {
             source,
             spec,
@@ -221,105 +204,9 @@ impl Poller {
     }
 }
 
-/// Crontab's 5 fields (a zero seconds field is added, and numeric days of the week are
-/// read as crontab does: 0 or 7 Sunday, 1 Monday … 6 Saturday), or 6–7 fields with seconds
-/// (and years) in the `cron` crate's own notation (1 Sunday … 7 Saturday), or `@daily` and
-/// friends.
-pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
-    let text = text.trim();
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    let full = match fields.as_slice() {
-        [minute, hour, day, month, weekday] => {
-            let weekday = crontab_weekdays(weekday)
-                .map_err(|e| format!("{text:?} is not a cron schedule: {e}"))?;
-            format!("0 {minute} {hour} {day} {month} {weekday}")
-        }
-        _ => text.to_string(),
-    };
-    cron::Schedule::from_str(&full).map_err(|e| format!("{text:?} is not a cron schedule: {e}"))
-}
-
-/// Rewrites crontab's numeric days of the week (0–7, Sunday twice) as the `cron` crate's
-/// (1–7 from Sunday) by listing them; names (`MON-FRI`) and `*` mean the same in both.
-fn crontab_weekdays(field: &str) -> Result<String, String> {
-    let mut out = Vec::new();
-    for item in field.split(',') {
-        if item == "*" || item.chars().any(|c| c.is_ascii_alphabetic()) {
-            out.push(item.to_string());
-            continue;
-        }
-        let (range, step) = match item.split_once('/') {
-            Some((range, step)) => (range, Some(step)),
-            None => (item, None),
-        };
-        let number = |t: &str| -> Result<u32, String> {
-            t.parse::<u32>()
-                .ok()
-                .filter(|n| *n <= 7)
-                .ok_or_else(|| format!("{t:?} is not a day of the week (0-7)"))
-        };
-        let (first, last) = match range.split_once('-') {
-            _ if range == "*" => (0, 6),
-            Some((a, b)) => (number(a)?, number(b)?),
-            // `5/2`: from 5 to the end of the week, as crontab reads it.
-            None if step.is_some() => (number(range)?, 6),
-            None => (number(range)?, number(range)?),
-        };
-        let step = match step {
-            Some(s) => s
-                .parse::<usize>()
-                .ok()
-                .filter(|s| *s > 0)
-                .ok_or_else(|| format!("{s:?} is not a step"))?,
-            None => 1,
-        };
-        if first > last {
-            return Err(format!("{item:?}: the range runs backwards"));
-        }
-        out.extend(
-            (first..=last)
-                .step_by(step)
-                .map(|d| (d % 7 + 1).to_string()),
-        );
-    }
-    Ok(out.join(","))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schedules() {
-        let s = PollSchedule::parse("*/5 * * * *").unwrap();
-        let t = DateTime::parse_from_rfc3339("2026-01-01T10:02:30Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let next = s.next_after(t).unwrap();
-        assert_eq!(next.to_rfc3339(), "2026-01-01T10:05:00+00:00");
-        assert!(PollSchedule::parse("*/10 * * * * *").is_ok());
-        assert!(PollSchedule::parse("@hourly").is_ok());
-        let e = PollSchedule::parse("every minute").unwrap_err();
-        assert!(e.contains("every minute"), "{e}");
-    }
-
-    #[test]
-    fn crontab_weekdays_mean_what_crontab_says() {
-        // 2026-01-04 is a Sunday: "1-5" (Monday to Friday) next fires on Monday.
-        let s = PollSchedule::parse("0 9 * * 1-5").unwrap();
-        let sunday = DateTime::parse_from_rfc3339("2026-01-04T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(
-            s.next_after(sunday).unwrap().to_rfc3339(),
-            "2026-01-05T09:00:00+00:00"
-        );
-        let s = PollSchedule::parse("0 9 * * 0").unwrap();
-        assert_eq!(
-            s.next_after(sunday).unwrap().to_rfc3339(),
-            "2026-01-11T09:00:00+00:00"
-        );
-    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_caps() {

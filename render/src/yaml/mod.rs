@@ -149,8 +149,27 @@ pub fn kustomize_from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlErro
 }
 
 /// Parses one YAML document into `T`.
+///
+/// A value that does not fit names its field first (`targets[0].sync.timeout: …`), so a
+/// mistake deep in a configuration file says where it is.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str_with_options(text, options()).map_err(YamlError::parse)
+    let mut field = None;
+    serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            if path != "." {
+                field = Some(path);
+            }
+            e.into_inner()
+        })
+    })
+    .map_err(|e| match (YamlError::parse(e), field) {
+        (YamlError::Parse { message, line }, Some(field)) => YamlError::Parse {
+            message: format!("{field}: {message}"),
+            line,
+        },
+        (other, _) => other,
+    })
 }
 
 /// Parses a stream of `---`-separated documents, dropping empty ones (as kubectl does).

@@ -23,12 +23,10 @@
 //! elapsed time, so an 8h window opening at 22:00 the night clocks go forward closes at
 //! 07:00 local time.
 
-use std::str::FromStr;
-use std::sync::OnceLock;
-
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
 use serde::Deserialize;
+
+use crate::time::{Cron, Period, Zone};
 
 /// The `syncWindows:` list.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -40,13 +38,14 @@ pub struct SyncWindows(pub Vec<SyncWindow>);
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SyncWindow {
     pub kind: WindowKind,
-    /// Cron expression for the window's starts.
-    pub schedule: String,
+    /// When the window opens. Evaluated on naive wall-clock time (the zone is applied
+    /// afterwards), so that daylight-saving transitions follow the rules above.
+    pub schedule: Cron,
     /// How long the window stays open after each start (`30m`, `8h`, `1h30m`).
-    pub duration: String,
-    /// IANA time zone of the schedule; default UTC.
+    pub duration: Period,
+    /// The schedule's time zone; default UTC.
     #[serde(default)]
-    pub time_zone: Option<String>,
+    pub time_zone: Option<Zone>,
     /// Target names or globs; empty: all targets.
     #[serde(default)]
     pub targets: Vec<String>,
@@ -56,43 +55,43 @@ pub struct SyncWindow {
     /// A manual sync that overrides windows may run while this window denies.
     #[serde(default)]
     pub manual_sync: bool,
-    /// The parsed schedule, duration and zone, on first use.
-    #[serde(skip)]
-    compiled: OnceLock<Result<Compiled, FieldError>>,
 }
 
-/// Whether a window allows or denies syncs. Kept as text when unknown so that
-/// [`SyncWindows::validate`] can name the field.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "String")]
+/// Whether a window allows or denies syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WindowKind {
     Allow,
     Deny,
-    Unknown(String),
-}
-
-impl From<String> for WindowKind {
-    fn from(text: String) -> Self {
-        match text.as_str() {
-            "allow" => WindowKind::Allow,
-            "deny" => WindowKind::Deny,
-            _ => WindowKind::Unknown(text),
-        }
-    }
 }
 
 /// Whether a sync may run now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Allowed,
-    Denied {
-        /// Which window(s) deny, for logs and the status API.
-        reason: String,
-        /// The earliest time the sync will be allowed (None: not within the look-ahead).
-        until: Option<DateTime<Utc>>,
-        /// A manual sync overriding windows may run anyway.
-        manual_sync: bool,
-    },
+    Denied(Denial),
+}
+
+/// Why a sync may not run now, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Which window(s) deny.
+    pub reason: String,
+    /// The earliest time the sync will be allowed (None: not within the look-ahead).
+    pub until: Option<DateTime<Utc>>,
+    /// A manual sync overriding windows may run anyway.
+    pub manual_sync: bool,
+}
+
+/// The one wording of a refusal, for the CLI, logs, statuses and the status API.
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sync window: {}", self.reason)?;
+        match self.until {
+            Some(u) => write!(f, "; allowed from {}", u.format("%Y-%m-%d %H:%M:%S UTC")),
+            None => write!(f, "; no opening found in the look-ahead"),
+        }
+    }
 }
 
 impl Verdict {
@@ -100,19 +99,6 @@ impl Verdict {
     pub fn is_allowed(&self) -> bool {
         matches!(self, Verdict::Allowed)
     }
-}
-
-/// A field name (relative to the window) and what is wrong with it.
-type FieldError = (&'static str, String);
-
-/// A window ready to evaluate.
-#[derive(Debug, Clone)]
-struct Compiled {
-    /// Evaluated on naive wall-clock time (the schedule's zone is applied afterwards), so
-    /// that daylight-saving transitions follow the rules in the module documentation.
-    schedule: cron::Schedule,
-    duration: TimeDelta,
-    zone: Tz,
 }
 
 /// How many window openings and closings `until` follows before giving up.
@@ -123,11 +109,27 @@ const MAX_STEPS: usize = 1000;
 const MAX_ZONE_JUMP: TimeDelta = TimeDelta::hours(3);
 
 impl SyncWindows {
-    /// Checks every window; the error names the field, e.g. `syncWindows[1].timeZone`.
+    /// Checks what the types cannot: durations above zero, no empty name patterns. The
+    /// error names the field, e.g. `syncWindows[1].duration`.
     pub fn validate(&self, field_prefix: &str) -> Result<(), (String, String)> {
         for (i, window) in self.0.iter().enumerate() {
-            if let Err((field, message)) = window.compiled() {
-                return Err((format!("{field_prefix}[{i}].{field}"), message.clone()));
+            let err = |field: &str, message: String| {
+                Err((format!("{field_prefix}[{i}].{field}"), message))
+            };
+            if window.duration.get().is_zero() || window.delta().is_none() {
+                return err(
+                    "duration",
+                    format!(
+                        "{:?} is not a duration like 30m, 8h or 1h30m (above zero)",
+                        window.duration.to_string()
+                    ),
+                );
+            }
+            for (field, patterns) in [("targets", &window.targets), ("clusters", &window.clusters)]
+            {
+                if patterns.iter().any(|p| p.is_empty()) {
+                    return err(field, "names must not be empty".into());
+                }
             }
         }
         Ok(())
@@ -166,11 +168,11 @@ impl SyncWindows {
                 state.active_denies.iter().all(|(_, w, _)| w.manual_sync),
             )
         };
-        Verdict::Denied {
+        Verdict::Denied(Denial {
             reason,
             until: allowed_from(&applying, now),
             manual_sync,
-        }
+        })
     }
 
     /// True when no window is configured.
@@ -195,15 +197,7 @@ impl<'a> State<'a> {
             any_allow_open: false,
         };
         for &(i, window) in applying {
-            let Ok(compiled) = window.compiled() else {
-                // A window that does not parse denies: validation should have caught it,
-                // and failing closed is the safe side for a deploy gate.
-                state
-                    .active_denies
-                    .push((i, window, DateTime::<Utc>::MAX_UTC));
-                continue;
-            };
-            let open_until = compiled.open_until(at);
+            let open_until = window.open_until(at);
             if window.kind == WindowKind::Allow {
                 state.allows.push((i, window));
                 state.any_allow_open |= open_until.is_some();
@@ -234,7 +228,7 @@ fn allowed_from(applying: &[(usize, &SyncWindow)], now: DateTime<Utc>) -> Option
             state
                 .allows
                 .iter()
-                .filter_map(|(_, w)| w.compiled().as_ref().ok()?.next_start_after(at))
+                .filter_map(|(_, w)| w.next_start_after(at))
                 .min()
         } else {
             state.active_denies.iter().map(|(_, _, end)| *end).max()
@@ -248,49 +242,6 @@ fn allowed_from(applying: &[(usize, &SyncWindow)], now: DateTime<Utc>) -> Option
 }
 
 impl SyncWindow {
-    fn compiled(&self) -> &Result<Compiled, FieldError> {
-        self.compiled.get_or_init(|| self.compile())
-    }
-
-    fn compile(&self) -> Result<Compiled, FieldError> {
-        if let WindowKind::Unknown(kind) = &self.kind {
-            return Err(("kind", format!("{kind:?} is neither allow nor deny")));
-        }
-        let schedule =
-            crate::source::poll::parse_cron(&self.schedule).map_err(|m| ("schedule", m))?;
-        let duration = crate::config::parse_duration(&self.duration)
-            .filter(|d| !d.is_zero())
-            .and_then(|d| TimeDelta::from_std(d).ok())
-            .ok_or_else(|| {
-                (
-                    "duration",
-                    format!(
-                        "{:?} is not a duration like 30m, 8h or 1h30m (above zero)",
-                        self.duration
-                    ),
-                )
-            })?;
-        let zone = match self.time_zone.as_deref() {
-            None => Tz::UTC,
-            Some(name) => Tz::from_str(name).map_err(|_| {
-                (
-                    "timeZone",
-                    format!("{name:?} is not an IANA time zone like Europe/Berlin or UTC"),
-                )
-            })?,
-        };
-        for (field, patterns) in [("targets", &self.targets), ("clusters", &self.clusters)] {
-            if patterns.iter().any(|p| p.is_empty()) {
-                return Err((field, "names must not be empty".into()));
-            }
-        }
-        Ok(Compiled {
-            schedule,
-            duration,
-            zone,
-        })
-    }
-
     fn applies_to(&self, target: &str, cluster: &str) -> bool {
         let any = |patterns: &[String], name: &str| {
             patterns.is_empty() || patterns.iter().any(|p| glob_match(p, name))
@@ -300,25 +251,30 @@ impl SyncWindow {
 
     /// `deny window 0 ("0 22 * * *" for 8h, Europe/Berlin)`.
     fn describe(&self, index: usize) -> String {
-        let kind = match &self.kind {
+        let kind = match self.kind {
             WindowKind::Allow => "allow",
             WindowKind::Deny => "deny",
-            WindowKind::Unknown(_) => "invalid",
         };
         format!(
             "{kind} window {index} ({:?} for {}, {})",
-            self.schedule,
+            self.schedule.to_string(),
             self.duration,
-            self.time_zone.as_deref().unwrap_or("UTC")
+            self.zone()
         )
     }
-}
 
-impl Compiled {
+    fn zone(&self) -> Zone {
+        self.time_zone.unwrap_or_default()
+    }
+
+    /// The duration as calendar arithmetic wants it (`None` past chrono's range).
+    fn delta(&self) -> Option<TimeDelta> {
+        TimeDelta::from_std(self.duration.get()).ok()
+    }
     /// The instant a wall-clock start happens: the first of two in a repeated hour, none in
     /// a skipped one.
     fn instant(&self, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
-        match self.zone.from_local_datetime(&wall) {
+        match self.zone().0.from_local_datetime(&wall) {
             LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
             LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
             LocalResult::None => None,
@@ -327,7 +283,7 @@ impl Compiled {
 
     fn wall(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         // Naive wall-clock time carried in a UTC value: cron then does plain calendar math.
-        Utc.from_utc_datetime(&at.with_timezone(&self.zone).naive_local())
+        Utc.from_utc_datetime(&at.with_timezone(&self.zone().0).naive_local())
     }
 
     /// The latest start at or before `at`. `instant` is increasing in wall-clock time, so
@@ -335,6 +291,7 @@ impl Compiled {
     /// the latest.
     fn last_start_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedule
+            .schedule()
             .after(&(self.wall(at) + MAX_ZONE_JUMP))
             .rev()
             .filter_map(|wall| self.instant(wall.naive_utc()))
@@ -344,6 +301,7 @@ impl Compiled {
     /// The first start strictly after `at`.
     fn next_start_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedule
+            .schedule()
             .after(&(self.wall(at) - MAX_ZONE_JUMP))
             .filter_map(|wall| self.instant(wall.naive_utc()))
             .find(|start| *start > at)
@@ -352,7 +310,7 @@ impl Compiled {
     /// When the window is open at `at`: the end of its current opening.
     fn open_until(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let start = self.last_start_at_or_before(at)?;
-        let end = start + self.duration;
+        let end = start + self.delta()?;
         (end > at).then_some(end)
     }
 }
@@ -403,7 +361,7 @@ mod tests {
 
     fn denied_until(v: &Verdict) -> Option<DateTime<Utc>> {
         match v {
-            Verdict::Denied { until, .. } => *until,
+            Verdict::Denied(d) => d.until,
             Verdict::Allowed => panic!("expected a denial"),
         }
     }
@@ -425,11 +383,11 @@ mod tests {
             assert_eq!(v.is_allowed(), allowed, "at {now}: {v:?}");
         }
         let v = w.verdict("shop", "prod", utc("2025-06-11T01:00:00Z"));
-        let Verdict::Denied {
+        let Verdict::Denied(Denial {
             reason,
             until,
             manual_sync,
-        } = v
+        }) = v
         else {
             panic!("denied")
         };
@@ -456,7 +414,7 @@ mod tests {
         let v = w.verdict("a", "c", utc("2025-06-10T12:00:00Z"));
         assert_eq!(denied_until(&v), Some(utc("2025-06-10T14:00:00Z")));
         assert!(
-            matches!(v, Verdict::Denied { manual_sync: true, ref reason, .. } if reason.contains("no allow window"))
+            matches!(v, Verdict::Denied(Denial { manual_sync: true, ref reason, .. }) if reason.contains("no allow window"))
         );
         // Friday evening: the next opening is Monday morning.
         let v = w.verdict("a", "c", utc("2025-06-13T18:00:00Z"));
@@ -481,20 +439,20 @@ mod tests {
         assert_eq!(denied_until(&v), Some(utc("2025-06-10T13:00:00Z")));
         assert!(matches!(
             v,
-            Verdict::Denied {
+            Verdict::Denied(Denial {
                 manual_sync: false,
                 ..
-            }
+            })
         ));
         // Only the manual-sync deny window is open: manual syncs may run.
         let v = w.verdict("t", "c", utc("2025-06-10T12:30:00Z"));
         assert!(
             matches!(
                 v,
-                Verdict::Denied {
+                Verdict::Denied(Denial {
                     manual_sync: true,
                     ..
-                }
+                })
             ),
             "{v:?}"
         );
@@ -634,36 +592,54 @@ mod tests {
     #[test]
     fn mistakes_name_their_field() {
         let ok = "- {kind: deny, schedule: '0 22 * * *', duration: 8h}\n";
-        let cases = [
+        // Values that do not parse are refused when the file is read.
+        let unreadable = [
             (
                 "- {kind: maybe, schedule: '0 22 * * *', duration: 8h}\n",
-                "syncWindows[1].kind",
+                "[1].kind",
                 "maybe",
             ),
             (
                 "- {kind: deny, schedule: 'at ten', duration: 8h}\n",
-                "syncWindows[1].schedule",
+                "[1].schedule",
                 "at ten",
             ),
             (
                 "- {kind: deny, schedule: '0 22 * * 8', duration: 8h}\n",
-                "syncWindows[1].schedule",
+                "[1].schedule",
                 "day of the week",
             ),
             (
                 "- {kind: deny, schedule: '0 22 * * *', duration: 8 hours}\n",
-                "syncWindows[1].duration",
+                "[1].duration",
                 "8 hours",
             ),
+            (
+                "- {kind: deny, schedule: '0 22 * * *', duration: 8h, timeZone: Mars/Olympus}\n",
+                "[1].timeZone",
+                "Mars/Olympus",
+            ),
+            (
+                "- {kind: deny, schedule: '0 22 * * *', duration: 8h, timezone: UTC}\n",
+                "",
+                "timezone",
+            ),
+        ];
+        for (bad, field, mention) in unreadable {
+            let e = crate::yaml::from_str::<SyncWindows>(&format!("{ok}{bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(field) && e.contains(mention),
+                "{field}, {mention}: {e}"
+            );
+        }
+        // What the types cannot say is checked by validation.
+        let invalid = [
             (
                 "- {kind: deny, schedule: '0 22 * * *', duration: 0s}\n",
                 "syncWindows[1].duration",
                 "0s",
-            ),
-            (
-                "- {kind: deny, schedule: '0 22 * * *', duration: 8h, timeZone: Mars/Olympus}\n",
-                "syncWindows[1].timeZone",
-                "Mars/Olympus",
             ),
             (
                 "- {kind: deny, schedule: '0 22 * * *', duration: 8h, clusters: ['']}\n",
@@ -671,19 +647,12 @@ mod tests {
                 "empty",
             ),
         ];
-        for (bad, field, mention) in cases {
+        for (bad, field, mention) in invalid {
             let w = windows(&format!("{ok}{bad}"));
             let (f, message) = w.validate("syncWindows").unwrap_err();
             assert_eq!(f, field);
             assert!(message.contains(mention), "{message}");
-            // An invalid window that applies fails closed.
-            assert!(!w.verdict("t", "", utc("2025-06-10T12:00:00Z")).is_allowed());
         }
-        let e = crate::yaml::from_str::<SyncWindows>(
-            "- {kind: deny, schedule: '0 22 * * *', duration: 8h, timezone: UTC}\n",
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("timezone"), "{e}");
     }
 
     #[test]
