@@ -23,7 +23,7 @@ use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use keelson::config::{Gate, Project};
-use keelson::serve::gate::Verdict;
+use keelson::gate::Verdict;
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
 use keelson_e2e::ControlPlane;
 use keelson_e2e::unique;
@@ -480,7 +480,7 @@ async fn a_release_for_other_clusters_runs_pipeline_gates_with_its_tekton_role_a
     .unwrap();
     let sa_client = client_of(&kubeconfig, "sa").await;
     let gate_run = tokio::spawn(async move {
-        keelson::serve::gate::run(
+        keelson::gate::run(
             sa_client,
             &pipeline,
             &gate,
@@ -515,7 +515,10 @@ async fn a_release_for_other_clusters_runs_pipeline_gates_with_its_tekton_role_a
         .await
         .expect("the gate ends within 60 s of its run")
         .unwrap();
-    assert_eq!(verdict, Ok(Verdict::Passed(name)));
+    assert_eq!(
+        verdict.map_err(|e| e.to_string()),
+        Ok(Verdict::Passed(name))
+    );
 
     let user = format!("system:serviceaccount:{ns}:{sa}");
     let places = [(".", ns.as_str()), ("CI", ci.as_str())];

@@ -107,10 +107,10 @@ fn ok<T: std::fmt::Debug>(o: &Outcome<T>) -> &T {
     }
 }
 
-fn err<T>(o: &Outcome<T>) -> &str {
+fn err<T>(o: &Outcome<T>) -> String {
     match &o.result {
         OutcomeResult::Ok(_) => panic!("{} on {} should have failed", o.target, o.cluster),
-        OutcomeResult::Error(e) => e,
+        OutcomeResult::Error(e) => e.to_string(),
     }
 }
 

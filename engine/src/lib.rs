@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod cluster;
 pub mod config;
+pub mod gate;
 pub mod inventory;
 pub mod pipelines;
 pub mod plan;

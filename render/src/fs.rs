@@ -23,6 +23,18 @@ pub trait FileSystem: Send + Sync {
     fn is_symlink(&self, _path: &Path) -> io::Result<Option<bool>> {
         Ok(None)
     }
+    /// Where `path` is on the local disk, for an external tool (helm, kustomize) that
+    /// reads files itself. A tree that is not on disk may write itself out on first use;
+    /// one that cannot says so.
+    fn on_disk(&self, path: &Path) -> io::Result<PathBuf> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{} is not on disk, and an external tool needs it there",
+                path.display()
+            ),
+        ))
+    }
 }
 
 /// The local disk.
@@ -53,6 +65,9 @@ impl FileSystem for DiskFs {
         Ok(Some(
             std::fs::symlink_metadata(path)?.file_type().is_symlink(),
         ))
+    }
+    fn on_disk(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(path.to_path_buf())
     }
 }
 
@@ -120,6 +135,9 @@ impl FileSystem for Recording<'_> {
     }
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
         self.inner.read_dir(path)
+    }
+    fn on_disk(&self, path: &Path) -> io::Result<PathBuf> {
+        self.inner.on_disk(path)
     }
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         remembered(&self.canonical, path, || {

@@ -144,7 +144,7 @@ pub fn inflate(
         } else {
             args.push(chart.release_name.clone());
         }
-        args.push(chart_dir.display().to_string());
+        args.push(on_disk(loader, &chart_dir).map_err(&err)?);
         if !chart.namespace.is_empty() {
             args.extend(["--namespace".into(), chart.namespace.clone()]);
         }
@@ -155,7 +155,7 @@ pub fn inflate(
         args.extend(["-f".into(), "-".into()]);
         for file in &chart.additional_values_files {
             loader.read_text(dir, file)?;
-            args.extend(["-f".into(), dir.join(file).display().to_string()]);
+            args.extend(["-f".into(), on_disk(loader, &dir.join(file)).map_err(&err)?]);
         }
         for v in &chart.api_versions {
             args.extend(["--api-versions".into(), v.clone()]);
@@ -178,6 +178,15 @@ pub fn inflate(
         out.extend(super::accumulate::parse_resources(&stdout, &source)?);
     }
     Ok(out)
+}
+
+/// `path` as helm finds it on disk (a git tree writes itself out for it).
+fn on_disk(loader: &Loader<'_>, path: &Path) -> Result<String, String> {
+    loader
+        .fs
+        .on_disk(path)
+        .map(|p| p.display().to_string())
+        .map_err(|e| format!("helm reads {} itself: {e}", path.display()))
 }
 
 /// Reads every file under `dir` (charts are small; this records them as read).

@@ -141,6 +141,12 @@ pub enum RenderError {
     },
     #[error("{}: field {field} is not supported by keelson's native renderer yet", path.display())]
     Unsupported { path: PathBuf, field: String },
+    #[error("{}: {tool}: {message}", path.display())]
+    External {
+        path: PathBuf,
+        tool: String,
+        message: String,
+    },
 }
 
 /// Applies a strategic merge patch to `target`, an object of `group`/`kind`, as the

@@ -15,21 +15,22 @@ use tracing::Instrument;
 
 use super::config::{Settings, Watched};
 use super::events;
-use super::gate;
 use super::github::{self, CommitStatus, State, StatusReporter};
 use super::lease::Shard;
 use super::queue::{Job, Queue, Reason};
 use super::state::{Board, Outcome, Phase};
 use crate::apply;
 use crate::cluster;
-use crate::config::{self, Project, Renderer, Target, Verdict};
+use crate::config::{self, Project, Target, Verdict};
+use crate::gate;
 use crate::inventory;
 use crate::render::RenderOptions;
 use crate::source::poll::{Backoff, PollEvent, Poller};
 use crate::source::{Source, TreeMode, changes};
+use crate::sync::Error;
 
 /// A target's render at a commit: the objects, or the render error.
-type Render = Result<Arc<Vec<Map<String, Value>>>, String>;
+type Render = Result<Arc<Vec<Map<String, Value>>>, Arc<crate::render::RenderError>>;
 
 /// A commit of a repository, rendered.
 #[derive(Debug)]
@@ -432,11 +433,9 @@ impl Engine {
             .filter(|c| job.clusters.as_ref().is_none_or(|s| s.contains(&c.name)))
             .cloned()
             .collect();
-        let rendered = current
-            .renders
-            .get(&target.name)
-            .cloned()
-            .unwrap_or_else(|| Err("not rendered".into()));
+        let Some(rendered) = current.renders.get(&target.name).cloned() else {
+            return;
+        };
         if let Some(g) = &target.gate
             && !self
                 .gate_passed(&job, &current, &target, g, &clusters)
@@ -487,24 +486,32 @@ impl Engine {
             return;
         }
         let started = Instant::now();
-        let fail = |message: String| {
+        let fail = |error: Error| {
+            let message = error.to_string();
+            let reason = error.metric_label();
             self.board.update(&repository, t, c, |r| {
                 r.phase = Phase::Failed;
                 r.message = message.clone();
+                r.reason = Some(reason.to_string());
                 r.last_attempt = Some(chrono::Utc::now());
             });
             self.board.result(t, c, Outcome::Failure, started.elapsed());
+            self.board.failure(t, c, reason);
             self.status(job.key.0, commit, t, c, State::Failure, &message);
-            tracing::warn!(%message, "sync failed");
-            self.retry_later(job, c);
+            // A permanent failure waits for a new commit (or a person), not a backoff.
+            let retry = error.is_transient();
+            tracing::warn!(%message, reason, retry, "sync failed");
+            if retry {
+                self.retry_later(job, c);
+            }
         };
         let objects = match rendered {
             Ok(o) => o,
-            Err(e) => return fail(format!("render: {e}")),
+            Err(e) => return fail(Error::Render(e)),
         };
         let connected = match self.client(cluster_cfg).await {
             Ok(cl) => cl,
-            Err(e) => return fail(e),
+            Err(e) => return fail(e.into()),
         };
         // Already there? The cluster's own record says (it survives our restarts).
         if !job.forced() {
@@ -515,6 +522,7 @@ impl Engine {
             if known.as_deref() == Some(commit) {
                 self.board.update(&repository, t, c, |r| {
                     r.phase = Phase::Synced;
+                    r.reason = None;
                     r.synced_commit = Some(commit.to_string());
                     r.desired_commit = Some(commit.to_string());
                     r.message = "already at this commit".into();
@@ -594,6 +602,7 @@ impl Engine {
                     .remove(&(t.to_string(), c.to_string()));
                 self.board.update(&repository, t, c, |r| {
                     r.phase = Phase::Synced;
+                    r.reason = None;
                     r.synced_commit = Some(commit.to_string());
                     r.message = note.clone();
                     r.last_sync = Some(chrono::Utc::now());
@@ -614,7 +623,8 @@ impl Engine {
                 }
             }
             Err(e) => {
-                let message = e.to_string();
+                let error = Error::from(e);
+                let message = error.to_string();
                 events::record(
                     &connected,
                     t,
@@ -624,7 +634,7 @@ impl Engine {
                     &self.identity,
                 )
                 .await;
-                fail(message);
+                fail(error);
             }
         }
     }
@@ -681,10 +691,12 @@ impl Engine {
                 mark(Phase::Failed, &format!("pipeline gate failed: {message}"));
                 false
             }
-            Err(message) => {
-                mark(Phase::Failed, &format!("pipeline gate: {message}"));
-                for c in clusters {
-                    self.retry_later(job, &c.name);
+            Err(error) => {
+                mark(Phase::Failed, &error.to_string());
+                if error.is_transient() {
+                    for c in clusters {
+                        self.retry_later(job, &c.name);
+                    }
                 }
                 false
             }
@@ -697,23 +709,27 @@ impl Engine {
         current: &Arc<Current>,
         target: &Target,
         g: &config::Gate,
-    ) -> Result<gate::Verdict, String> {
+    ) -> Result<gate::Verdict, Error> {
         let url = self.repos[repo].watched.spec.url.clone();
         let (source, commit, g2) = (self.source.clone(), current.commit, g.clone());
         let pipeline = tokio::task::spawn_blocking(move || {
             let snapshot = source
                 .snapshot(&url, commit, TreeMode::Objects)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| gate::GateError::Tekton(e.to_string()))?;
             gate::pipeline_at(snapshot.fs(), snapshot.root(), &g2)
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| gate::GateError::Tekton(e.to_string()))??;
+        // Validation checked that the gate's cluster exists.
         let cluster_cfg = current
             .project
             .clusters
             .iter()
             .find(|c| c.name == g.cluster)
-            .ok_or_else(|| format!("no cluster {:?}", g.cluster))?
+            .ok_or_else(|| Error::Selection {
+                what: "cluster",
+                name: g.cluster.clone(),
+            })?
             .clone();
         let client = self.client(&cluster_cfg).await?;
         let repository = self.repos[repo]
@@ -731,6 +747,7 @@ impl Engine {
             &current.commit.to_string(),
         )
         .await
+        .map_err(Error::Gate)
     }
 
     /// Queues this cluster of the job's target again, after an exponential backoff.
@@ -753,7 +770,7 @@ impl Engine {
         );
     }
 
-    async fn client(&self, c: &config::Cluster) -> Result<cluster::Cluster, String> {
+    async fn client(&self, c: &config::Cluster) -> Result<cluster::Cluster, cluster::ClusterError> {
         let key = format!("{c:?}");
         if let Some(found) = self
             .clients
@@ -763,9 +780,7 @@ impl Engine {
         {
             return Ok(found.clone());
         }
-        let connected = cluster::connect(c, self.settings.kubeconfig.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
+        let connected = cluster::connect(c, self.settings.kubeconfig.as_deref()).await?;
         self.clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -814,30 +829,14 @@ fn prepare(
         }
         _ => None,
     };
-    let all = cache.render_all(&snapshot, &project, prior.as_ref());
-    let mut renders = BTreeMap::new();
-    for t in &project.targets {
-        let out = match t.renderer {
-            Renderer::Native => all
-                .targets
-                .get(&t.name)
-                .map(|r| r.output.clone())
-                .unwrap_or_else(|| Err("not rendered".into())),
-            // An external kustomize runs only for targets the change touches; the others
-            // keep the render of the previous commit (their inputs did not change).
-            Renderer::Kustomize => match previous
-                .as_ref()
-                .filter(|p| Some(p.commit) == from)
-                .and_then(|p| p.renders.get(&t.name))
-            {
-                Some(kept) if affected.as_ref().is_some_and(|a| !a.contains(&t.name)) => {
-                    kept.clone()
-                }
-                _ => crate::sync::render_target(snapshot.fs(), snapshot.root(), t).map(Arc::new),
-            },
-        };
-        renders.insert(t.name.clone(), out);
-    }
+    // Every renderer goes through the cache: a target whose inputs this commit did not
+    // touch keeps its earlier render, external tools included.
+    let renders = cache
+        .render_all(&snapshot, &project, prior.as_ref())
+        .targets
+        .into_iter()
+        .map(|(name, r)| (name, r.output))
+        .collect();
     Ok((
         Current {
             commit: to,

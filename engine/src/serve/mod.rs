@@ -9,7 +9,6 @@
 pub mod config;
 pub mod engine;
 pub mod events;
-pub mod gate;
 pub mod github;
 pub mod http;
 pub mod lease;

@@ -45,6 +45,10 @@ pub struct TargetStatus {
     pub desired_commit: Option<String>,
     #[serde(default)]
     pub message: String,
+    /// Why the last attempt failed, as a stable label (`render`, `connect`, `plan`,
+    /// `invalid`, `apply`, `prune`, `health`, `window`, `gate`); none after a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     #[serde(default)]
     pub last_sync: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -93,6 +97,7 @@ struct Histogram {
 pub struct Board {
     rows: Mutex<BTreeMap<(String, String), TargetStatus>>,
     results: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    failures: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     durations: Mutex<BTreeMap<(String, String), Histogram>>,
     triggers: Mutex<BTreeMap<&'static str, u64>>,
     pub queue_depth: AtomicU64,
@@ -123,6 +128,7 @@ impl Board {
                 synced_commit: None,
                 desired_commit: None,
                 message: String::new(),
+                reason: None,
                 last_sync: None,
                 last_attempt: None,
                 syncs: 0,
@@ -177,6 +183,16 @@ impl Board {
         }
     }
 
+    /// Counts a failed attempt by its reason (a [`crate::sync::Error::metric_label`]).
+    pub fn failure(&self, target: &str, cluster: &str, reason: &'static str) {
+        *self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((target.to_string(), cluster.to_string(), reason))
+            .or_default() += 1;
+    }
+
     /// The Prometheus text exposition of the engine's metrics.
     pub fn render_metrics(&self) -> String {
         let mut out = String::new();
@@ -193,6 +209,23 @@ impl Board {
             let _ = writeln!(
                 out,
                 "keelson_sync_results_total{{target=\"{}\",cluster=\"{}\",outcome=\"{o}\"}} {n}",
+                escape(t),
+                escape(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keelson_sync_failures_total Failed sync attempts per target, cluster and reason.\n# TYPE keelson_sync_failures_total counter"
+        );
+        for ((t, c, r), n) in self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "keelson_sync_failures_total{{target=\"{}\",cluster=\"{}\",reason=\"{r}\"}} {n}",
                 escape(t),
                 escape(c)
             );

@@ -294,8 +294,8 @@ pub type Objects = Vec<serde_json::Map<String, serde_json::Value>>;
 #[derive(Debug, Clone)]
 pub struct TargetRender {
     pub inputs: Inputs,
-    /// The objects, or the render error's text.
-    pub output: Result<Arc<Objects>, String>,
+    /// The objects, or why there are none.
+    pub output: Result<Arc<Objects>, Arc<render::RenderError>>,
     /// Whether the output came from the cache.
     pub cached: bool,
 }
@@ -422,8 +422,10 @@ impl RenderCache {
         prior: Option<&Inputs>,
     ) -> TargetRender {
         let options = self.options;
+        // The same files rendered another way are another render.
+        let how = format!("{options:?} {:?}", target.renderer);
         if let Some(prior) = prior.filter(|p| p.error.is_none() && p.path == target.path)
-            && let Some(inputs) = inputs_at(snapshot, prior, options)
+            && let Some(inputs) = inputs_at(snapshot, prior, &how)
             && let Some(objects) = self.output(&inputs.key)
         {
             return TargetRender {
@@ -432,15 +434,14 @@ impl RenderCache {
                 cached: true,
             };
         }
-        let dir = snapshot.root().join(&target.path);
-        match render::build(snapshot.fs(), &dir, options) {
+        match render::target(snapshot.fs(), snapshot.root(), target, options) {
             Ok(rendered) => {
                 let files = rendered
                     .files_read
                     .iter()
                     .filter_map(|p| snapshot.relative(p).map(Path::to_path_buf))
                     .collect();
-                let inputs = record(snapshot, &target.path, files, options, None);
+                let inputs = record(snapshot, &target.path, files, &how, None);
                 self.save_output(&inputs.key, &rendered.objects);
                 TargetRender {
                     inputs,
@@ -449,10 +450,10 @@ impl RenderCache {
                 }
             }
             Err(e) => {
-                let inputs = record(snapshot, &target.path, vec![], options, Some(e.to_string()));
+                let inputs = record(snapshot, &target.path, vec![], &how, Some(e.to_string()));
                 TargetRender {
                     inputs,
-                    output: Err(e.to_string()),
+                    output: Err(Arc::new(e)),
                     cached: false,
                 }
             }
@@ -461,7 +462,7 @@ impl RenderCache {
 }
 
 /// The inputs `prior` read, with their content at `snapshot`; `None` if one is gone.
-fn inputs_at(snapshot: &Snapshot, prior: &Inputs, options: RenderOptions) -> Option<Inputs> {
+fn inputs_at(snapshot: &Snapshot, prior: &Inputs, how: &str) -> Option<Inputs> {
     let tree = snapshot.objects();
     let files = prior
         .files
@@ -473,14 +474,14 @@ fn inputs_at(snapshot: &Snapshot, prior: &Inputs, options: RenderOptions) -> Opt
         .iter()
         .map(|(p, _)| Some((p.clone(), tree.listing_id(p)?)))
         .collect::<Option<Vec<_>>>()?;
-    Some(finish(prior.path.clone(), files, dirs, options, None))
+    Some(finish(prior.path.clone(), files, dirs, how, None))
 }
 
 fn record(
     snapshot: &Snapshot,
     target_path: &Path,
     files: Vec<PathBuf>,
-    options: RenderOptions,
+    how: &str,
     error: Option<String>,
 ) -> Inputs {
     let tree = snapshot.objects();
@@ -503,19 +504,19 @@ fn record(
             (d, id)
         })
         .collect();
-    finish(target_path.to_path_buf(), files, dirs, options, error)
+    finish(target_path.to_path_buf(), files, dirs, how, error)
 }
 
 fn finish(
     path: PathBuf,
     files: Vec<(PathBuf, String)>,
     dirs: Vec<(PathBuf, String)>,
-    options: RenderOptions,
+    how: &str,
     error: Option<String>,
 ) -> Inputs {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    h.update(format!("\0{options:?}\0{}\0", path.display()).as_bytes());
+    h.update(format!("\0{how}\0{}\0", path.display()).as_bytes());
     for (p, id) in files.iter().chain(&dirs) {
         h.update(p.as_os_str().as_encoded_bytes());
         h.update([0]);

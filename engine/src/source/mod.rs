@@ -338,19 +338,21 @@ impl Source {
             .and_then(|c| c.tree())
             .map(|t| t.id())
             .map_err(|e| tree_err(e.message().to_string()))?;
+        let trees = self.root.join("trees").join(url.cache_key());
         let checkout = match mode {
             TreeMode::Objects => None,
-            TreeMode::Checkout => {
-                let trees = self.root.join("trees").join(url.cache_key());
-                Some(
-                    tree::checkout(&repo, tree, &trees, self.keep_trees)
-                        .map_err(|e| tree_err(format!("checkout: {e}")))?,
-                )
-            }
+            TreeMode::Checkout => Some(
+                tree::checkout(&repo, tree, &trees, self.keep_trees)
+                    .map_err(|e| tree_err(format!("checkout: {e}")))?,
+            ),
         };
         let short = &commit.to_string()[..12];
         let root = PathBuf::from(format!("/{}@{short}", url.name()));
-        let objects = GitTreeFs::new(repo, tree, root).map_err(|e| tree_err(e.to_string()))?;
+        // External tools (helm, a kustomize binary) get the same worktree, written the
+        // first time one asks.
+        let objects = GitTreeFs::new(repo, tree, root)
+            .map_err(|e| tree_err(e.to_string()))?
+            .with_worktrees(trees, self.keep_trees);
         Ok(Snapshot {
             url: url.to_string(),
             commit,

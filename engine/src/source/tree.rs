@@ -48,6 +48,11 @@ pub struct GitTreeFs {
     root: PathBuf,
     tree: Oid,
     dirs: Mutex<HashMap<PathBuf, Arc<Vec<Entry>>>>,
+    /// Where the tree is written out when an external tool needs real files
+    /// ([`FileSystem::on_disk`]): a directory of worktrees, and how many to keep.
+    worktrees: Option<(PathBuf, usize)>,
+    /// The worktree, once written.
+    written: std::sync::OnceLock<Result<PathBuf, String>>,
 }
 
 impl std::fmt::Debug for GitTreeFs {
@@ -75,7 +80,16 @@ impl GitTreeFs {
             root,
             tree,
             dirs: Mutex::new(HashMap::new()),
+            worktrees: None,
+            written: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets [`FileSystem::on_disk`] write the tree out under `dir` (see [`checkout`]),
+    /// once, when an external tool first asks for a path.
+    pub fn with_worktrees(mut self, dir: PathBuf, keep: usize) -> Self {
+        self.worktrees = Some((dir, keep));
+        self
     }
 
     /// The absolute path the tree is seen at.
@@ -316,14 +330,40 @@ impl FileSystem for GitTreeFs {
         let r = self.resolve(rel, true).ok_or_else(not_found)?;
         Ok(self.root.join(r.path))
     }
+
+    fn on_disk(&self, path: &Path) -> io::Result<PathBuf> {
+        let rel = self.relative(path)?.to_path_buf();
+        let Some((dir, keep)) = &self.worktrees else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{} is a git tree with no worktree directory",
+                    path.display()
+                ),
+            ));
+        };
+        let written = self.written.get_or_init(|| {
+            checkout(&self.repo(), self.tree, dir, *keep).map_err(|e| e.to_string())
+        });
+        match written {
+            Ok(root) => Ok(root.join(rel)),
+            Err(e) => Err(io::Error::other(format!(
+                "writing out {} for an external tool: {e}",
+                self.root.display()
+            ))),
+        }
+    }
 }
 
 /// Writes the tree `tree` of `repo` into `dest` (which must not exist) as plain files,
-/// executables and symlinks; submodules become empty directories.
+/// executables and symlinks; submodules become empty directories. A symlink that leads
+/// out of the tree (or nowhere) is left out, as [`GitTreeFs`] reads it as missing: a tool
+/// run on the worktree must not reach the engine's own files through the repository.
 pub fn write_tree(repo: &git2::Repository, tree: Oid, dest: &Path) -> io::Result<usize> {
     std::fs::create_dir_all(dest)?;
     let tree = repo.find_tree(tree).map_err(git_io)?;
     let mut count = 0;
+    let mut links = Vec::new();
     let mut stack = vec![(tree, dest.to_path_buf())];
     while let Some((tree, dir)) = stack.pop() {
         for e in tree.iter() {
@@ -349,6 +389,7 @@ pub fn write_tree(repo: &git2::Repository, tree: Oid, dest: &Path) -> io::Result
                         EntryKind::Symlink => {
                             let target = String::from_utf8_lossy(blob.content()).into_owned();
                             std::os::unix::fs::symlink(target, &path)?;
+                            links.push(path);
                         }
                         _ => {
                             std::fs::write(&path, blob.content())?;
@@ -364,6 +405,14 @@ pub fn write_tree(repo: &git2::Repository, tree: Oid, dest: &Path) -> io::Result
                     count += 1;
                 }
             }
+        }
+    }
+    // Resolved only once every link exists: links may lead through other links.
+    let root = std::fs::canonicalize(dest)?;
+    for link in links {
+        if !std::fs::canonicalize(&link).is_ok_and(|to| to.starts_with(&root)) {
+            std::fs::remove_file(&link)?;
+            count -= 1;
         }
     }
     Ok(count)

@@ -13,6 +13,17 @@ use kube::api::ListParams;
 use crate::config::Gate;
 use crate::render::FileSystem;
 
+/// A gate could not reach a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The repository's pipeline definitions are wrong: permanent for this commit.
+    #[error("{0}")]
+    Definition(String),
+    /// Tekton or its cluster could not be asked: worth a retry.
+    #[error("{0}")]
+    Tekton(String),
+}
+
 /// How a gate ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -23,18 +34,23 @@ pub enum Verdict {
 }
 
 /// Finds the gate's Pipeline among the definitions in the repository tree.
-pub fn pipeline_at(fs: &dyn FileSystem, root: &Path, gate: &Gate) -> Result<Pipeline, String> {
+pub fn pipeline_at(fs: &dyn FileSystem, root: &Path, gate: &Gate) -> Result<Pipeline, GateError> {
     let dir = root.join(&gate.definitions);
-    let report =
-        crate::pipelines::check_in(fs, std::slice::from_ref(&dir)).map_err(|e| e.to_string())?;
+    let report = crate::pipelines::check_in(fs, std::slice::from_ref(&dir))
+        .map_err(|e| GateError::Definition(e.to_string()))?;
     if let Some(f) = report.findings.first() {
-        return Err(format!(
+        return Err(GateError::Definition(format!(
             "{}: {} {}: {}",
             f.source, f.object, f.path, f.message
-        ));
+        )));
     }
-    crate::pipelines::find_pipeline(report, &gate.pipeline)
-        .ok_or_else(|| format!("no Pipeline {:?} in {}", gate.pipeline, dir.display()))
+    crate::pipelines::find_pipeline(report, &gate.pipeline).ok_or_else(|| {
+        GateError::Definition(format!(
+            "no Pipeline {:?} in {}",
+            gate.pipeline,
+            dir.display()
+        ))
+    })
 }
 
 /// Runs the gate for `target` at `commit` on `client`'s cluster. Param values may name
@@ -48,7 +64,7 @@ pub async fn run(
     clone_url: &str,
     target: &str,
     commit: &str,
-) -> Result<Verdict, String> {
+) -> Result<Verdict, GateError> {
     let api: Api<PipelineRun> = Api::namespaced(client.clone(), &gate.namespace);
     let selector = format!(
         "{LABEL_COMMIT}={},{LABEL_TARGET}={}",
@@ -58,7 +74,9 @@ pub async fn run(
     let earlier = api
         .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|e| format!("listing PipelineRuns in {}: {e}", gate.namespace))?;
+        .map_err(|e| {
+            GateError::Tekton(format!("listing PipelineRuns in {}: {e}", gate.namespace))
+        })?;
     if let Some(done) = earlier
         .items
         .iter()
@@ -68,7 +86,8 @@ pub async fn run(
             done.metadata.name.clone().unwrap_or_default(),
         ));
     }
-    let run = build_run(pipeline, gate, repository, clone_url, target, commit)?;
+    let run = build_run(pipeline, gate, repository, clone_url, target, commit)
+        .map_err(GateError::Definition)?;
     let policy = RetryPolicy {
         max_attempts: gate.attempts,
         initial_delay: std::time::Duration::from_secs(5),
@@ -80,7 +99,7 @@ pub async fn run(
         .durable(true)
         .run(&run, &mut log, &mut CancelToken::never())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| GateError::Tekton(e.to_string()))?;
     let name = report
         .attempts
         .last()
@@ -176,6 +195,10 @@ mod tests {
         let mut gate = project.target("shop-prod").unwrap().gate.clone().unwrap();
         gate.pipeline = "nope".into();
         let e = pipeline_at(&crate::render::DiskFs, &root, &gate).unwrap_err();
-        assert!(e.contains("no Pipeline \"nope\""), "{e}");
+        // The repository's mistake: a retry with the same commit cannot mend it.
+        assert!(
+            matches!(&e, GateError::Definition(m) if m.contains("no Pipeline \"nope\"")),
+            "{e}"
+        );
     }
 }

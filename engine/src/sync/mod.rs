@@ -2,14 +2,19 @@
 //! once, every (target, cluster) pair worked on concurrently, one cluster's failure never
 //! stopping another.
 
+mod error;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use error::Error;
+
 use crate::apply;
 use crate::cluster;
-use crate::config::{Project, Renderer, Target, Verdict};
+use crate::config::{Project, Target, Verdict};
 use crate::plan::{self, Plan};
 use crate::render::{self, RenderOptions};
 
@@ -36,23 +41,35 @@ pub struct Outcome<T> {
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeResult<T> {
     Ok(T),
-    Error(String),
+    #[serde(serialize_with = "as_text")]
+    Error(Error),
+}
+
+/// Errors leave as their one-line text (JSON output of the CLI).
+fn as_text<S: serde::Serializer>(e: &Error, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(e)
 }
 
 /// The pairs a selection picks; an unknown target or cluster name is an error.
 pub fn select<'p>(
     project: &'p Project,
     selection: &Selection,
-) -> Result<Vec<(&'p Target, Vec<&'p crate::config::Cluster>)>, String> {
+) -> Result<Vec<(&'p Target, Vec<&'p crate::config::Cluster>)>, Error> {
     if let Some(t) = &selection.target
         && project.target(t).is_none()
     {
-        return Err(format!("no target {t:?} in keelson.yaml"));
+        return Err(Error::Selection {
+            what: "target",
+            name: t.clone(),
+        });
     }
     if let Some(c) = &selection.cluster
         && !project.clusters.iter().any(|x| &x.name == c)
     {
-        return Err(format!("no cluster {c:?} in keelson.yaml"));
+        return Err(Error::Selection {
+            what: "cluster",
+            name: c.clone(),
+        });
     }
     Ok(project
         .targets
@@ -70,69 +87,31 @@ pub fn select<'p>(
         .collect())
 }
 
-/// Renders a target of the repository at `root` (read through `fs`: a directory or a
-/// git tree).
-pub fn render_target(
-    fs: &dyn render::FileSystem,
-    root: &Path,
-    target: &Target,
-) -> Result<Vec<Map<String, Value>>, String> {
-    let dir = root.join(&target.path);
-    match target.renderer {
-        Renderer::Native => render::build(fs, &dir, RenderOptions::default())
-            .map(|r| r.objects)
-            .map_err(|e| e.to_string()),
-        Renderer::Kustomize => {
-            let bin = std::env::var_os("KEELSON_KUSTOMIZE").unwrap_or_else(|| "kustomize".into());
-            let out = std::process::Command::new(&bin)
-                .arg("build")
-                .arg(&dir)
-                .output()
-                .map_err(|e| format!("running {}: {e}", bin.to_string_lossy()))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "kustomize build {}: {}",
-                    dir.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            crate::yaml::documents(&text)
-                .map_err(|e| e.to_string())
-                .map(|docs| {
-                    docs.into_iter()
-                        .filter_map(|d| d.as_object().cloned())
-                        .collect()
-                })
-        }
-    }
-}
-
 async fn for_each_pair<T, F, Fut>(
     fs: &dyn render::FileSystem,
     root: &Path,
     project: &Project,
     selection: &Selection,
     work: F,
-) -> Result<Vec<Outcome<T>>, String>
+) -> Result<Vec<Outcome<T>>, Error>
 where
-    F: Fn(cluster::Cluster, Target, Vec<Map<String, Value>>) -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
+    F: Fn(cluster::Cluster, Target, Arc<Vec<Map<String, Value>>>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
 {
     let pairs = select(project, selection)?;
     let mut jobs = Vec::new();
     for (target, clusters) in pairs {
-        let rendered = render_target(fs, root, target);
+        let rendered = render::target(fs, root, target, RenderOptions::default())
+            .map(|r| Arc::new(r.objects))
+            .map_err(Arc::new);
         for c in clusters {
             let rendered = rendered.clone();
             let work = &work;
             let kubeconfig = selection.kubeconfig.clone();
             jobs.push(async move {
                 let result = async {
-                    let objects = rendered.map_err(|e| format!("render: {e}"))?;
-                    let connected = cluster::connect(c, kubeconfig.as_deref())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let objects = rendered.map_err(Error::Render)?;
+                    let connected = cluster::connect(c, kubeconfig.as_deref()).await?;
                     work(connected, target.clone(), objects).await
                 }
                 .await;
@@ -155,7 +134,7 @@ pub async fn diff(
     root: &Path,
     project: &Project,
     selection: &Selection,
-) -> Result<Vec<Outcome<Plan>>, String> {
+) -> Result<Vec<Outcome<Plan>>, Error> {
     diff_in(&render::DiskFs, root, project, selection).await
 }
 
@@ -165,12 +144,11 @@ pub async fn diff_in(
     root: &Path,
     project: &Project,
     selection: &Selection,
-) -> Result<Vec<Outcome<Plan>>, String> {
+) -> Result<Vec<Outcome<Plan>>, Error> {
     for_each_pair(fs, root, project, selection, |c, t, objects| async move {
-        plan::plan(&c, &t.name, &objects, t.sync.force_conflicts)
+        Ok(plan::plan(&c, &t.name, &objects, t.sync.force_conflicts)
             .await
-            .map(|(p, _, _)| p)
-            .map_err(|e| e.to_string())
+            .map(|(p, _, _)| p)?)
     })
     .await
 }
@@ -193,7 +171,7 @@ pub async fn sync(
     project: &Project,
     selection: &Selection,
     overrides: &Overrides,
-) -> Result<Vec<Outcome<apply::Report>>, String> {
+) -> Result<Vec<Outcome<apply::Report>>, Error> {
     sync_in(&render::DiskFs, root, project, selection, overrides).await
 }
 
@@ -204,7 +182,7 @@ pub async fn sync_in(
     project: &Project,
     selection: &Selection,
     overrides: &Overrides,
-) -> Result<Vec<Outcome<apply::Report>>, String> {
+) -> Result<Vec<Outcome<apply::Report>>, Error> {
     for_each_pair(fs, root, project, selection, |c, t, objects| async move {
         if !overrides.override_windows
             && let Verdict::Denied(denial) =
@@ -213,10 +191,10 @@ pub async fn sync_in(
                     .verdict(&t.name, &c.name, chrono::Utc::now())
             && !denial.manual_sync
         {
-            return Err(format!(
-                "cluster {}: {denial} (--override-windows syncs anyway)",
-                c.name
-            ));
+            return Err(Error::Window {
+                cluster: c.name.clone(),
+                denial,
+            });
         }
         let mut options = apply::Options::from_policy(&t.sync);
         options.force_prune = overrides.force_prune;
@@ -227,9 +205,7 @@ pub async fn sync_in(
             options.timeout = d;
         }
         options.commit = overrides.commit.clone();
-        apply::sync(&c, &t.name, &objects, &options)
-            .await
-            .map_err(|e| e.to_string())
+        Ok(apply::sync(&c, &t.name, &objects, &options).await?)
     })
     .await
 }
