@@ -574,4 +574,40 @@ mod tests {
         assert!(!a.exists());
         assert!(made[1].exists() && made[2].exists() && !made[0].exists());
     }
+
+    #[test]
+    fn a_written_out_tree_holds_no_link_out_of_it() {
+        let (d, repo, tree) = fixture();
+        let trees = d.path().join("trees");
+        let fs = GitTreeFs::new(repo, tree, PathBuf::from("/r@x"))
+            .unwrap()
+            .with_worktrees(trees.clone(), 2);
+        let dir = fs.on_disk(Path::new("/r@x/base")).unwrap();
+        assert!(dir.starts_with(&trees), "{}", dir.display());
+        let root = dir.parent().unwrap();
+        assert_eq!(
+            std::fs::read(root.join("link")).unwrap(),
+            b"kind: ConfigMap\n"
+        );
+        assert!(root.join("dirlink/cm.yaml").is_file());
+        for gone in ["escape", "abs"] {
+            assert!(
+                std::fs::symlink_metadata(root.join(gone)).is_err(),
+                "{gone} was written out"
+            );
+        }
+        // Written once: a second path is in the same worktree.
+        assert_eq!(
+            fs.on_disk(Path::new("/r@x/link")).unwrap(),
+            root.join("link")
+        );
+        assert!(fs.on_disk(Path::new("/elsewhere")).is_err());
+        let plain = GitTreeFs::new(
+            git2::Repository::open_bare(d.path().join("r.git")).unwrap(),
+            tree,
+            PathBuf::from("/r@x"),
+        )
+        .unwrap();
+        assert!(plain.on_disk(Path::new("/r@x/base")).is_err());
+    }
 }
