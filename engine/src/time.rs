@@ -13,9 +13,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-/// `30s`, `5m`, `1h30m`, `250ms`, `1.5h`: numbers with `h`, `m`, `s` or `ms` units.
+/// `30s`, `5m`, `1h30m`, `250ms`, `1.5h`: numbers with `h`, `m`, `s` or `ms` units; and
+/// `0`, the one number that needs no unit (as Go's durations read it).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration like 30s, 5m or 1h");
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
     let mut total = Duration::ZERO;
     let mut number = String::new();
     let mut chars = text.trim().chars().peekable();
@@ -259,7 +263,9 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
-        for bad in ["5", "x", "", "1d", "m", "1e400h"] {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        for bad in ["5", "x", "", "1d", "m", "1e400h", "-1s", "00"] {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains("is not a duration"), "{bad:?}: {e}");
         }

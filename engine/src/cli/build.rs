@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use keelson::render::{self, LoadRestrictor, RenderOptions, Reorder};
 use keelson::source::{Location, Rev, Tree};
 
+use super::exit::Exit;
 use super::repo::RepoArgs;
 
 /// Render the kustomization in DIR to stdout, byte-identical to `kustomize build`.
@@ -30,26 +31,49 @@ pub struct Args {
     )]
     rev: String,
     /// Output order: legacy (kind order) or none (load order).
-    #[arg(long, value_parser = ["legacy", "none"])]
-    reorder: Option<String>,
-    /// LoadRestrictionsRootOnly (default) or LoadRestrictionsNone.
-    #[arg(long, default_value = "LoadRestrictionsRootOnly",
-          value_parser = ["LoadRestrictionsRootOnly", "LoadRestrictionsNone"])]
-    load_restrictor: String,
+    #[arg(long, value_enum)]
+    reorder: Option<Order>,
+    /// Which files a kustomization may read.
+    #[arg(long, value_enum, default_value_t = Restrictor::LoadRestrictionsRootOnly)]
+    load_restrictor: Restrictor,
     /// Output format.
-    #[arg(short, long, default_value = "yaml", value_parser = ["yaml", "json"])]
-    output: String,
+    #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
+    output: Format,
 }
 
-pub fn run(args: Args) -> anyhow::Result<i32> {
+/// `--reorder`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Order {
+    Legacy,
+    None,
+}
+
+/// `--load-restrictor`, spelled as kustomize spells it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[allow(clippy::enum_variant_names)]
+enum Restrictor {
+    #[value(name = "LoadRestrictionsRootOnly")]
+    LoadRestrictionsRootOnly,
+    #[value(name = "LoadRestrictionsNone")]
+    LoadRestrictionsNone,
+}
+
+/// `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let options = RenderOptions {
-        load_restrictor: match args.load_restrictor.as_str() {
-            "LoadRestrictionsNone" => LoadRestrictor::None,
-            _ => LoadRestrictor::RootOnly,
+        load_restrictor: match args.load_restrictor {
+            Restrictor::LoadRestrictionsNone => LoadRestrictor::None,
+            Restrictor::LoadRestrictionsRootOnly => LoadRestrictor::RootOnly,
         },
-        reorder: args.reorder.as_deref().map(|r| match r {
-            "none" => Reorder::None,
-            _ => Reorder::Legacy,
+        reorder: args.reorder.map(|r| match r {
+            Order::None => Reorder::None,
+            Order::Legacy => Reorder::Legacy,
         }),
     };
     let location = match args.repo.spec()? {
@@ -65,13 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
         }
     };
-    let tree = match Tree::open(&args.repo.source(), &location, args.repo.mode()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(1);
-        }
-    };
+    let tree = Tree::open(&args.repo.source(), &location, args.repo.mode())?;
     let dir = match &tree {
         Tree::Local(dir) => dir.clone(),
         Tree::Git { .. } => tree.path(&args.dir),
@@ -79,11 +97,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let rendered = match render::build(tree.fs(), &dir, options) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(1);
+            // The render itself failed: kustomize build's exit 1, not a usage error.
+            eprintln!("error: {e}");
+            return Ok(Exit::Failure);
         }
     };
-    let chunks = if args.output == "json" {
+    let chunks = if args.output == Format::Json {
         let mut out = String::new();
         for obj in &rendered.objects {
             out.push_str(&serde_json::to_string_pretty(obj)?);
@@ -101,5 +120,5 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     // The process ends now: freeing thousands of objects one by one would only cost time.
     std::mem::forget(rendered);
     std::mem::forget(chunks);
-    Ok(0)
+    Ok(Exit::Success)
 }

@@ -7,6 +7,7 @@ use keelson::render::RenderOptions;
 use keelson::source::Rev;
 use keelson::source::changes::Reason;
 
+use super::exit::Exit;
 use super::repo::RepoArgs;
 
 /// Print the targets of keelson.yaml that the commits from --from to --to touch: those
@@ -28,11 +29,18 @@ pub struct Args {
     #[arg(long)]
     why: bool,
     /// Output format: names (one target per line) or json (the full report).
-    #[arg(short, long, default_value = "names", value_parser = ["names", "json"])]
-    output: String,
+    #[arg(short, long, value_enum, default_value_t = Format::Names)]
+    output: Format,
 }
 
-pub fn run(args: Args) -> anyhow::Result<i32> {
+/// `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Names,
+    Json,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let spec = args
         .repo
         .spec()?
@@ -40,15 +48,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let from = Rev::parse(&args.from).map_err(|m| anyhow::anyhow!("--from: {m}"))?;
     let to = Rev::parse(&args.to).map_err(|m| anyhow::anyhow!("--to: {m}"))?;
     let source = args.repo.source();
-    let report = match source.changed(&spec, &from, &to, RenderOptions::default()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(1);
-        }
-    };
+    let report = source.changed(&spec, &from, &to, RenderOptions::default())?;
     let mut out = String::new();
-    if args.output == "json" {
+    if args.output == Format::Json {
         out = serde_json::to_string_pretty(&report)?;
         out.push('\n');
     } else {
@@ -63,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 fn describe(r: &Reason) -> String {

@@ -1,21 +1,22 @@
 //! Argument parsing for the `keelson` binary; each verb calls into the library.
 
-use std::process::ExitCode;
-
 use clap::{Parser, Subcommand};
 
 mod build;
 mod changed;
-mod diff;
+pub mod exit;
 mod pipeline;
 mod repo;
 mod serve;
+mod targets;
 mod webhooks;
+
+use exit::Exit;
 
 /// GitOps CI/CD and multi-cluster sync: render overlays, diff them against clusters,
 /// apply with server-side apply and prune what the repository no longer holds.
 #[derive(Debug, Parser)]
-#[command(name = "keelson", version, about, long_about = None)]
+#[command(name = "keelson", version, about, long_about = None, after_help = exit::HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -26,11 +27,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render a kustomization (byte-identical to `kustomize build`).
+    #[command(after_help = exit::HELP)]
     Build(build::Args),
     /// Show what a sync would change on every selected cluster.
-    Diff(diff::DiffArgs),
+    #[command(after_help = exit::HELP)]
+    Diff(targets::DiffArgs),
     /// Apply targets to their clusters, prune, and wait.
-    Sync(diff::SyncArgs),
+    #[command(after_help = exit::HELP)]
+    Sync(targets::SyncArgs),
     /// Tekton pipelines: check definitions, run them and follow every step.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
@@ -38,6 +42,7 @@ pub enum Command {
     #[command(subcommand)]
     Webhooks(webhooks::Command),
     /// Which targets a range of commits touches.
+    #[command(after_help = exit::HELP)]
     Changed(changed::Args),
     /// The engine: webhooks and polling in, syncs out, until stopped.
     Serve(serve::ServeArgs),
@@ -45,26 +50,31 @@ pub enum Command {
     Status(serve::StatusArgs),
 }
 
-fn code(c: i32) -> ExitCode {
-    ExitCode::from(u8::try_from(c).unwrap_or(2))
+/// The runtime every async verb runs on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Runs the parsed command line and says how the process should exit.
-pub fn run(args: Cli) -> anyhow::Result<ExitCode> {
+pub fn run(args: Cli) -> anyhow::Result<Exit> {
     match args.command {
-        Some(Command::Build(a)) => build::run(a).map(code),
-        Some(Command::Diff(a)) => diff::diff(a).map(code),
-        Some(Command::Sync(a)) => diff::sync(a).map(code),
+        Some(Command::Build(a)) => build::run(a),
+        Some(Command::Diff(a)) => targets::diff(a),
+        Some(Command::Sync(a)) => targets::sync(a),
         Some(Command::Pipeline(command)) => pipeline::run(command),
-        Some(Command::Webhooks(command)) => webhooks::run(command).map(|()| ExitCode::SUCCESS),
-        Some(Command::Changed(a)) => changed::run(a).map(code),
+        Some(Command::Webhooks(command)) => webhooks::run(command),
+        Some(Command::Changed(a)) => changed::run(a),
         Some(Command::Serve(a)) => serve::serve(a),
         Some(Command::Status(a)) => serve::status(a),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;
             println!();
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
     }
 }

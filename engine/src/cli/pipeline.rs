@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -11,6 +10,8 @@ use keelson::pipelines::{RunOptions, RunSummary};
 use keelson_pipelines::builder::Source;
 use keelson_pipelines::model::WorkspaceBinding;
 use keelson_pipelines::run::RetryPolicy;
+
+use super::exit::Exit;
 
 /// Pipeline verbs.
 // Parsed once per process: the size difference between the verbs does not matter.
@@ -88,7 +89,7 @@ pub enum PipelineCommand {
 }
 
 /// Runs a pipeline verb.
-pub fn run(command: PipelineCommand) -> anyhow::Result<ExitCode> {
+pub fn run(command: PipelineCommand) -> anyhow::Result<Exit> {
     match command {
         PipelineCommand::Check { paths, print } => check(&paths, print),
         PipelineCommand::Run {
@@ -178,11 +179,8 @@ fn workspace(text: &str) -> anyhow::Result<WorkspaceBinding> {
     Ok(binding)
 }
 
-fn run_pipeline(context: Option<String>, options: &RunOptions) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+fn run_pipeline(context: Option<String>, options: &RunOptions) -> anyhow::Result<Exit> {
+    super::runtime()?.block_on(async {
         let config = kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
             context,
             ..Default::default()
@@ -192,14 +190,14 @@ fn run_pipeline(context: Option<String>, options: &RunOptions) -> anyhow::Result
         let client = kube::Client::try_from(config)?;
         let mut out = std::io::stdout();
         match keelson::pipelines::run_pipeline(client, options, &mut out).await {
-            Ok(RunSummary::Submitted(_) | RunSummary::Succeeded(_)) => Ok(ExitCode::SUCCESS),
-            Ok(RunSummary::Failed(_)) => Ok(ExitCode::from(1)),
+            Ok(RunSummary::Submitted(_) | RunSummary::Succeeded(_)) => Ok(Exit::Success),
+            Ok(RunSummary::Failed(_)) => Ok(Exit::Failure),
             Err(e) => Err(e.into()),
         }
     })
 }
 
-fn check(paths: &[PathBuf], print: bool) -> anyhow::Result<ExitCode> {
+fn check(paths: &[PathBuf], print: bool) -> anyhow::Result<Exit> {
     let report = keelson::pipelines::check_paths(paths)?;
     let mut out = std::io::stdout().lock();
     if print {
@@ -224,9 +222,9 @@ fn check(paths: &[PathBuf], print: bool) -> anyhow::Result<ExitCode> {
                 format!(", {} other document(s) skipped", report.skipped.len())
             }
         );
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success)
     } else {
         eprintln!("{} problem(s) found", report.findings.len());
-        Ok(ExitCode::from(1))
+        Ok(Exit::Failure)
     }
 }

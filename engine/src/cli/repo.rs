@@ -47,8 +47,15 @@ pub struct RepoArgs {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// How a commit's tree is read: straight from git's objects, or from a checkout.
-    #[arg(long, value_name = "MODE", default_value = "objects", value_parser = ["objects", "checkout"])]
-    pub tree: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = TreeArg::Objects)]
+    pub tree: TreeArg,
+}
+
+/// `--tree`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TreeArg {
+    Objects,
+    Checkout,
 }
 
 impl RepoArgs {
@@ -102,9 +109,9 @@ impl RepoArgs {
 
     /// How trees are read.
     pub fn mode(&self) -> TreeMode {
-        match self.tree.as_str() {
-            "checkout" => TreeMode::Checkout,
-            _ => TreeMode::Objects,
+        match self.tree {
+            TreeArg::Checkout => TreeMode::Checkout,
+            TreeArg::Objects => TreeMode::Objects,
         }
     }
 }

@@ -1,18 +1,16 @@
 //! `keelson serve` (the engine) and `keelson status` (its status API as a table).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use keelson_webhooks::{Config, Receiver, Secret, TriggerKind};
+use keelson_webhooks::Secret;
+
+use super::exit::Exit;
 
 use keelson::serve::config::ServeConfig;
-use keelson::serve::engine::{Engine, Extras};
-use keelson::serve::github::{self, StatusReporter, Token};
-use keelson::serve::http::{self, TARGETS_PATH, TargetList};
-use keelson::serve::lease::{self, Shard};
-use keelson::source::Source;
+use keelson::serve::http::{TARGETS_PATH, TargetList};
+use keelson::serve::run;
 
 use super::webhooks::{init_logging, shutdown_signal};
 
@@ -28,119 +26,49 @@ pub struct StatusArgs {
     /// The engine's address.
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "KEELSON_SERVER")]
     server: String,
-    /// `table` or `json`.
-    #[arg(short, long, default_value = "table")]
-    output: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    output: Format,
 }
 
-pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// `-o`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub(super) fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     init_logging();
     let settings = ServeConfig::load(&args.config)?;
     let secret = match &settings.webhook_secret_file {
         Some(f) => Some(Secret::from_file(f)?),
         None => Secret::from_env()?,
     };
-    let identity =
-        lease::default_identity().unwrap_or_else(|| format!("keelson-{}", std::process::id()));
-    let source = Source::new(
-        settings
-            .state_dir
-            .clone()
-            .unwrap_or_else(Source::default_root),
-    );
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let separate_metrics = settings.metrics_listen.is_some();
-        let metrics_listener = match settings.metrics_listen {
-            Some(a) => Some(
-                tokio::net::TcpListener::bind(a)
-                    .await
-                    .with_context(|| format!("cannot listen on {a}"))?,
-            ),
-            None => None,
-        };
-        let shard = match &settings.leases {
-            Some(l) => {
-                let client = l.client().await?;
-                let identity = l.identity().unwrap_or_else(|| identity.clone());
-                let shard = Shard::start(client, &l.namespace, &identity, l.duration())
-                    .await
-                    .with_context(|| format!("starting leases in namespace {}", l.namespace))?;
-                eprintln!("keelson serve: replica {identity}, leases in {}", l.namespace);
-                shard
-            }
-            None => Shard::single(),
-        };
-        let statuses = match &settings.github {
-            Some(g) => Some(StatusReporter::new(
-                g.api_url.as_deref().unwrap_or(github::DEFAULT_API_URL),
-                Token::from_file(&g.token_file)?,
-            )?),
-            None => None,
-        };
-        let extras = Extras {
-            shard: shard.clone(),
-            statuses,
-        };
-        let started = Engine::start(settings, source, identity, extras);
-        let engine = started.engine.clone();
-        let receiver = secret.map(|secret| {
-            let mut config = Config::new(secret);
-            // The engine's queue folds pushes per target; waiting here would only add latency.
-            config.coalesce_window = std::time::Duration::ZERO;
-            let (receiver, triggers) = Receiver::new(config);
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                while let Some(t) = triggers.recv().await {
-                    match t.kind {
-                        TriggerKind::Push { deleted: false, .. } => {
-                            if !engine.wake(&t.repository, &t.clone_url) {
-                                tracing::info!(repository = %t.repository, "push for a repository not watched");
-                            }
-                        }
-                        _ => tracing::debug!(repository = %t.repository, git_ref = %t.git_ref, "trigger ignored"),
-                    }
-                }
-            });
-            receiver
-        });
-        let addr = listener.local_addr()?;
-        eprintln!("keelson serve: listening on http://{addr}");
-        if let Some(m) = metrics_listener {
-            eprintln!("keelson serve: metrics on http://{}/metrics", m.local_addr()?);
-            let router = http::metrics_router(engine.clone(), receiver.clone());
-            tokio::spawn(async move { axum::serve(m, router).await });
+    super::runtime()?.block_on(async move {
+        let bound = run::bind(settings, secret).await?;
+        if let (identity, Some(namespace)) = bound.replica() {
+            eprintln!("keelson serve: replica {identity}, leases in {namespace}");
         }
-        let router = http::router(engine.clone(), receiver, !separate_metrics);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")?;
-        started.abort();
-        // Hand this replica's clusters over now rather than when its leases expire.
-        shard.stop().await;
+        eprintln!("keelson serve: listening on http://{}", bound.addr()?);
+        if let Some(m) = bound.metrics_addr() {
+            eprintln!("keelson serve: metrics on http://{m}/metrics");
+        }
+        bound.serve(shutdown_signal()).await?;
         eprintln!("keelson serve: stopped");
-        anyhow::Ok(ExitCode::SUCCESS)
+        anyhow::Ok(Exit::Success)
     })
 }
 
-pub(super) fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let body = runtime.block_on(get(&args.server, TARGETS_PATH))?;
+pub(super) fn status(args: StatusArgs) -> anyhow::Result<Exit> {
+    let body = super::runtime()?.block_on(get(&args.server, TARGETS_PATH))?;
     let list: TargetList = serde_json::from_slice(&body)
         .with_context(|| format!("{}{TARGETS_PATH}: not a target list", args.server))?;
-    match args.output.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&list)?),
-        "table" => print!("{}", keelson::serve::state::table(&list.targets)),
-        other => bail!("unknown output {other:?}: use table or json"),
+    match args.output {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+        Format::Table => print!("{}", keelson::serve::state::table(&list.targets)),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// A plain HTTP/1.1 GET (the status API is served without TLS, inside the cluster or on

@@ -34,13 +34,13 @@ pub struct ServeArgs {
     secret_file: Option<PathBuf>,
     /// How long a trigger waits for newer pushes to its ref before it is printed
     /// (e.g. 0, 250ms, 2s).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = keelson::time::parse_duration)]
     coalesce_window: Duration,
 }
 
-pub(super) fn run(command: Command) -> anyhow::Result<()> {
+pub(super) fn run(command: Command) -> anyhow::Result<super::exit::Exit> {
     match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args).map(|()| super::exit::Exit::Success),
     }
 }
 
@@ -50,8 +50,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let secret = Secret::load(args.secret_file.as_deref())?;
     let mut config = Config::new(secret);
     config.coalesce_window = args.coalesce_window;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -91,36 +90,4 @@ pub(super) fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// `0`, `250ms`, `2s`, `1m`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (try 500ms or 2s)"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        "" if n == 0 => Ok(Duration::ZERO),
-        _ => Err(format!("not a duration: {s:?} (try 500ms or 2s)")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        for bad in ["", "5", "ms", "1.5s", "-1s", "1h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -13,4 +13,5 @@ pub mod github;
 pub mod http;
 pub mod lease;
 pub mod queue;
+pub mod run;
 pub mod state;

@@ -1,4 +1,5 @@
-//! `keelson diff` and `keelson sync`: plans and syncs of a repository's targets.
+//! The verbs that work on a repository's targets and their clusters: `keelson diff`
+//! (plans) and `keelson sync` (applies).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use keelson::source::{Location, Rev, Tree};
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
 use keelson::time::parse_duration;
 
+use super::exit::Exit;
 use super::repo::RepoArgs;
 
 /// Which targets and clusters (flags shared by diff and sync).
@@ -37,8 +39,15 @@ pub struct Common {
     #[arg(long, env = "KEELSON_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// Output format.
-    #[arg(short, long, default_value = "human", value_parser = ["human", "json"])]
-    output: String,
+    #[arg(short, long, value_enum, default_value_t = Format::Human)]
+    output: Format,
+}
+
+/// `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
 }
 
 /// Show what a sync would change on every selected cluster (server-side dry-run).
@@ -66,8 +75,8 @@ pub struct SyncArgs {
     #[arg(long)]
     wait: bool,
     /// How long to wait (30s, 5m, 1h).
-    #[arg(long)]
-    timeout: Option<String>,
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
     /// Only show what would change (the same as `keelson diff`).
     #[arg(long)]
     dry_run: bool,
@@ -96,16 +105,10 @@ fn load(common: &Common) -> anyhow::Result<(Tree, Project, Selection)> {
     Ok((tree, project, selection))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
 /// Runs `work` to completion, with a spinner on stderr when it is a terminal (multi-cluster
 /// runs can take a while; scripts and pipes get no escape codes).
 fn with_progress<T>(what: &str, work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
-    let rt = runtime()?;
+    let rt = super::runtime()?;
     if !std::io::stderr().is_terminal() {
         return Ok(rt.block_on(work));
     }
@@ -199,7 +202,8 @@ fn print_plans(outcomes: &[Outcome<Plan>]) {
     }
 }
 
-fn diff_exit_code(outcomes: &[Outcome<Plan>]) -> i32 {
+/// `kubectl diff`'s convention: 0 no differences, 1 differences, 2 an error anywhere.
+fn diff_exit(outcomes: &[Outcome<Plan>]) -> Exit {
     let error = outcomes.iter().any(|o| match &o.result {
         OutcomeResult::Ok(p) => !p.errors.is_empty(),
         OutcomeResult::Error(_) => true,
@@ -208,80 +212,49 @@ fn diff_exit_code(outcomes: &[Outcome<Plan>]) -> i32 {
         .iter()
         .any(|o| matches!(&o.result, OutcomeResult::Ok(p) if p.has_changes()));
     if error {
-        2
+        Exit::Error
     } else if changes {
-        1
+        Exit::DIFFERENCES
     } else {
-        0
+        Exit::Success
     }
 }
 
-fn run_diff(common: &Common) -> anyhow::Result<i32> {
-    let (tree, project, selection) = match load(common) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(2);
-        }
-    };
-    let outcomes = match with_progress(
+fn run_diff(common: &Common) -> anyhow::Result<Exit> {
+    let (tree, project, selection) = load(common)?;
+    let outcomes = with_progress(
         "planning on every cluster…",
         sync::diff_in(tree.fs(), tree.root(), &project, &selection),
-    )? {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(2);
-        }
-    };
-    if common.output == "json" {
+    )??;
+    if common.output == Format::Json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
         print_plans(&outcomes);
     }
-    Ok(diff_exit_code(&outcomes))
+    Ok(diff_exit(&outcomes))
 }
 
-pub fn diff(args: DiffArgs) -> anyhow::Result<i32> {
+pub fn diff(args: DiffArgs) -> anyhow::Result<Exit> {
     run_diff(&args.common)
 }
 
-pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
+pub fn sync(args: SyncArgs) -> anyhow::Result<Exit> {
     if args.dry_run {
         return run_diff(&args.common);
     }
-    let (tree, project, selection) = match load(&args.common) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(2);
-        }
-    };
-    let timeout = match args.timeout.as_deref().map(parse_duration).transpose() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("Error: --timeout: {e}");
-            return Ok(2);
-        }
-    };
+    let (tree, project, selection) = load(&args.common)?;
     let overrides = Overrides {
         force_prune: args.force_prune,
         wait: args.wait.then_some(true),
-        timeout,
+        timeout: args.timeout,
         commit: tree.commit().map(|c| c.to_string()),
         override_windows: args.override_windows,
     };
-    let outcomes = match with_progress(
+    let outcomes = with_progress(
         "syncing every cluster…",
         sync::sync_in(tree.fs(), tree.root(), &project, &selection, &overrides),
-    )? {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return Ok(2);
-        }
-    };
-    if args.common.output == "json" {
+    )??;
+    if args.common.output == Format::Json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
         println!(
@@ -311,5 +284,5 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<i32> {
     let failed = outcomes
         .iter()
         .any(|o| matches!(o.result, OutcomeResult::Error(_)));
-    Ok(if failed { 2 } else { 0 })
+    Ok(if failed { Exit::Failure } else { Exit::Success })
 }

@@ -1,0 +1,173 @@
+//! `keelson serve` as a library call: bind the listeners, start leases, the GitHub status
+//! reporter, the webhook receiver and the engine, and serve until told to stop. The CLI
+//! only parses the flag, prints the addresses and waits for a signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use keelson_webhooks::{Config, Receiver, Secret, TriggerKind};
+use tokio::net::TcpListener;
+
+use super::config::Settings;
+use super::engine::{Engine, Extras};
+use super::github::{self, StatusError, StatusReporter, Token};
+use super::http;
+use super::lease::{self, Shard};
+use crate::source::Source;
+
+/// `keelson serve` could not start, or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("leases: {0}")]
+    LeaseClient(#[source] crate::cluster::ClusterError),
+    #[error("starting leases in namespace {namespace}: {source}")]
+    Leases {
+        namespace: String,
+        source: kube::Error,
+    },
+    #[error("GitHub statuses: {0}")]
+    Statuses(#[from] StatusError),
+    #[error("serving HTTP: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+/// The engine's listeners, bound, with its leases started (the replica is a member).
+pub struct Bound {
+    settings: Settings,
+    secret: Option<Secret>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    identity: String,
+    shard: Shard,
+    leases_in: Option<String>,
+}
+
+/// Binds the listeners and joins the leases; nothing is synced yet.
+pub async fn bind(settings: Settings, secret: Option<Secret>) -> Result<Bound, RunError> {
+    let listen = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| RunError::Listen { addr, source })
+    };
+    let listener = listen(settings.listen).await?;
+    let metrics = match settings.metrics_listen {
+        Some(a) => Some(listen(a).await?),
+        None => None,
+    };
+    let mut identity =
+        lease::default_identity().unwrap_or_else(|| format!("keelson-{}", std::process::id()));
+    let (shard, leases_in) = match &settings.leases {
+        Some(l) => {
+            let client = l.client().await.map_err(RunError::LeaseClient)?;
+            identity = l.identity().unwrap_or(identity);
+            let shard = Shard::start(client, &l.namespace, &identity, l.duration())
+                .await
+                .map_err(|source| RunError::Leases {
+                    namespace: l.namespace.clone(),
+                    source,
+                })?;
+            (shard, Some(l.namespace.clone()))
+        }
+        None => (Shard::single(), None),
+    };
+    Ok(Bound {
+        settings,
+        secret,
+        listener,
+        metrics,
+        identity,
+        shard,
+        leases_in,
+    })
+}
+
+impl Bound {
+    /// Where webhooks, the status API and (unless separate) metrics are served.
+    pub fn addr(&self) -> Result<SocketAddr, RunError> {
+        self.listener.local_addr().map_err(RunError::Http)
+    }
+
+    /// Where metrics are served, when on a listener of their own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr().ok())
+    }
+
+    /// This replica's name, and the namespace of its leases when it shares clusters.
+    pub fn replica(&self) -> (&str, Option<&str>) {
+        (&self.identity, self.leases_in.as_deref())
+    }
+
+    /// Runs the engine and serves HTTP until `shutdown` completes; then stops syncing and
+    /// hands this replica's clusters over rather than waiting for its leases to expire.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        let Bound {
+            settings,
+            secret,
+            listener,
+            metrics,
+            identity,
+            shard,
+            ..
+        } = self;
+        let statuses = match &settings.github {
+            Some(g) => Some(StatusReporter::new(
+                g.api_url.as_deref().unwrap_or(github::DEFAULT_API_URL),
+                Token::from_file(&g.token_file)?,
+            )?),
+            None => None,
+        };
+        let source = Source::new(
+            settings
+                .state_dir
+                .clone()
+                .unwrap_or_else(Source::default_root),
+        );
+        let separate_metrics = metrics.is_some();
+        let extras = Extras {
+            shard: shard.clone(),
+            statuses,
+        };
+        let started = Engine::start(settings, source, identity, extras);
+        let engine = started.engine.clone();
+        let receiver = secret.map(|secret| {
+            let mut config = Config::new(secret);
+            // The engine's queue folds pushes per target; waiting here would only add latency.
+            config.coalesce_window = std::time::Duration::ZERO;
+            let (receiver, triggers) = Receiver::new(config);
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                while let Some(t) = triggers.recv().await {
+                    match t.kind {
+                        TriggerKind::Push { deleted: false, .. } => {
+                            if !engine.wake(&t.repository, &t.clone_url) {
+                                tracing::info!(repository = %t.repository, "push for a repository not watched");
+                            }
+                        }
+                        _ => tracing::debug!(repository = %t.repository, git_ref = %t.git_ref, "trigger ignored"),
+                    }
+                }
+            });
+            receiver
+        });
+        if let Some(m) = metrics {
+            let router = http::metrics_router(engine.clone(), receiver.clone());
+            tokio::spawn(async move { axum::serve(m, router).await });
+        }
+        let router = http::router(engine.clone(), receiver, !separate_metrics);
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(RunError::Http);
+        started.abort();
+        shard.stop().await;
+        served
+    }
+}
