@@ -40,13 +40,19 @@ fn enumerated_flags_list_their_values() {
             "LoadRestrictionsRootOnly, LoadRestrictionsNone",
         ),
         (&["build", "-o", "x"], "yaml, json"),
-        (&["build", "--repo", "/r", "--tree", "x"], "objects, checkout"),
+        (
+            &["build", "--repo", "/r", "--tree", "x"],
+            "objects, checkout",
+        ),
         (&["changed", "--from", "a", "-o", "x"], "names, json"),
         (&["diff", "-o", "x"], "human, json"),
         (&["sync", "-o", "x"], "human, json"),
         (&["sync", "--timeout", "soon"], "is not a duration"),
         (&["status", "-o", "x"], "table, json"),
-        (&["webhooks", "serve", "--coalesce-window", "1x"], "is not a duration"),
+        (
+            &["webhooks", "serve", "--coalesce-window", "1x"],
+            "is not a duration",
+        ),
     ];
     for (args, values) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_keelson"))

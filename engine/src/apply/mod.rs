@@ -3,6 +3,8 @@
 //! longer holds (guarded), keep the ApplySet inventory, and optionally wait for health.
 
 pub mod health;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};

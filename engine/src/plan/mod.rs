@@ -2,7 +2,11 @@
 //! leave alone, and what a prune would delete — asked of the server with `dryRun=All`, so
 //! defaulted fields never show as drift.
 
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod normalize;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

@@ -1,0 +1,123 @@
+//! plan without a cluster: the exact requests of a plan, recorded against [`super::fake`].
+
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::fake::{Fake, core_v1, status};
+use super::{Action, plan};
+
+fn config_map(data: &str) -> Map<String, Value> {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "cm", "namespace": "shop"}, "data": {"v": data}})
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// A cluster with no parent for the target and `live` (if any) as the only ConfigMap.
+fn cluster(live: Option<Value>) -> Fake {
+    Fake::new(move |method, path, body| match (method, path) {
+        ("GET", "/api/v1") => (StatusCode::OK, core_v1()),
+        ("GET", "/api/v1/namespaces/keelson-system/secrets/keelson-shop") => {
+            status(StatusCode::NOT_FOUND, "NotFound")
+        }
+        ("GET", "/api/v1/namespaces/shop/configmaps") => (
+            StatusCode::OK,
+            json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {},
+                   "items": live.iter().collect::<Vec<_>>()}),
+        ),
+        // The dry-run answers with the object as applied, as the server would.
+        ("PATCH", "/api/v1/namespaces/shop/configmaps/cm") => {
+            let mut obj = body.cloned().unwrap_or_default();
+            obj["metadata"]["resourceVersion"] = json!("7");
+            (StatusCode::OK, obj)
+        }
+        _ => status(StatusCode::NOT_FOUND, "NotFound"),
+    })
+}
+
+#[tokio::test]
+async fn a_new_object_is_discovered_listed_and_dry_run_in_that_order() {
+    let fake = cluster(None);
+    let (p, desired, prunes) = plan(&fake.cluster("one"), "shop", &[config_map("1")], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.lines(),
+        [
+            "GET /api/v1",
+            "GET /api/v1/namespaces/keelson-system/secrets/keelson-shop",
+            "GET /api/v1/namespaces/shop/configmaps",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson",
+        ]
+    );
+    assert_eq!(p.count(Action::Create), 1, "{p:?}");
+    assert!(p.errors.is_empty() && prunes.is_empty() && desired.len() == 1);
+    // What is dry-run is the render, labelled as a member of the target's inventory.
+    let sent = fake.requests()[3].body.clone().unwrap_or_default();
+    assert_eq!(sent["data"]["v"], "1");
+    assert!(
+        sent["metadata"]["labels"]
+            .as_object()
+            .is_some_and(|l| !l.is_empty()),
+        "{sent}"
+    );
+
+    // With force, the same dry-run takes the fields over.
+    let forced = cluster(None);
+    plan(&forced.cluster("one"), "shop", &[config_map("1")], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        forced.lines().last().map(String::as_str),
+        Some(
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson&force=true"
+        )
+    );
+}
+
+#[tokio::test]
+async fn drift_is_an_update_with_a_diff_and_nothing_is_written() {
+    let live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": "cm", "namespace": "shop", "resourceVersion": "6"},
+                      "data": {"v": "0"}});
+    let fake = cluster(Some(live));
+    let (p, _, _) = plan(&fake.cluster("one"), "shop", &[config_map("1")], false)
+        .await
+        .unwrap();
+    assert_eq!(p.count(Action::Update), 1, "{p:?}");
+    let change = &p.changes[0];
+    assert!(
+        change.diff.contains("-  v: \"0\"") && change.diff.contains("+  v: \"1\""),
+        "{}",
+        change.diff
+    );
+    // Every write was a dry-run.
+    for r in fake
+        .requests()
+        .iter()
+        .filter(|r| !r.line.starts_with("GET "))
+    {
+        assert!(r.line.contains("dryRun=All"), "{}", r.line);
+    }
+}
+
+#[tokio::test]
+async fn an_api_error_while_listing_names_the_cluster_and_the_kind() {
+    let fake = Fake::new(|method, path, _| match (method, path) {
+        ("GET", "/api/v1") => (StatusCode::OK, core_v1()),
+        ("GET", "/api/v1/namespaces/keelson-system/secrets/keelson-shop") => {
+            status(StatusCode::NOT_FOUND, "NotFound")
+        }
+        _ => status(StatusCode::FORBIDDEN, "Forbidden"),
+    });
+    let e = plan(&fake.cluster("prod"), "shop", &[config_map("1")], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cluster prod") && e.contains("ConfigMap"), "{e}");
+    assert!(
+        fake.lines().iter().all(|l| !l.starts_with("PATCH")),
+        "nothing dry-run after the error"
+    );
+}
