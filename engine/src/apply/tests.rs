@@ -2,17 +2,9 @@
 //! [`crate::plan::fake`].
 
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use crate::plan::fake::{Fake, core_v1, status};
-
-fn config_map(data: &str) -> Map<String, Value> {
-    json!({"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": "cm", "namespace": "shop"}, "data": {"v": data}})
-    .as_object()
-    .cloned()
-    .unwrap_or_default()
-}
+use crate::plan::fake::{Fake, config_map, core_v1, status};
 
 #[tokio::test]
 async fn a_sync_validates_everything_before_its_first_write_then_records_the_inventory() {

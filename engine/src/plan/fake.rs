@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// One request the client made.
 #[derive(Debug, Clone)]
@@ -74,6 +74,15 @@ pub fn status(code: StatusCode, reason: &str) -> Answer {
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "message": reason, "reason": reason, "code": code.as_u16()}),
     )
+}
+
+/// ConfigMap `shop/cm` with `data.v`, as a render holds it.
+pub fn config_map(data: &str) -> Map<String, Value> {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "cm", "namespace": "shop"}, "data": {"v": data}})
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
 }
 
 /// Discovery of the core group's ConfigMaps and Secrets.

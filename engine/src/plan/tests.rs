@@ -1,18 +1,10 @@
 //! plan without a cluster: the exact requests of a plan, recorded against [`super::fake`].
 
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::fake::{Fake, core_v1, status};
+use super::fake::{Fake, config_map, core_v1, status};
 use super::{Action, plan};
-
-fn config_map(data: &str) -> Map<String, Value> {
-    json!({"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": "cm", "namespace": "shop"}, "data": {"v": data}})
-    .as_object()
-    .cloned()
-    .unwrap_or_default()
-}
 
 /// A cluster with no parent for the target and `live` (if any) as the only ConfigMap.
 fn cluster(live: Option<Value>) -> Fake {
