@@ -22,6 +22,13 @@ pub enum GateError {
     /// Tekton or its cluster could not be asked: worth a retry.
     #[error("{0}")]
     Tekton(String),
+    /// The run did not end within the operator's cap (`limits.maxGate`): the commit fails
+    /// rather than hold a worker longer.
+    #[error("pipeline {pipeline} did not finish within the engine's cap of {cap:?}")]
+    Capped {
+        pipeline: String,
+        cap: std::time::Duration,
+    },
 }
 
 /// How a gate ended.

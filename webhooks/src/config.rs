@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::listener::ConnectionLimits;
+
 /// The environment variable the secret may come from.
 pub const SECRET_ENV: &str = "KEELSON_WEBHOOK_SECRET";
 
@@ -84,32 +86,34 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Limits set on purpose; the defaults follow what GitHub sends and expects.
+/// GitHub's own cap on a payload: the most a receiver can ever need to accept.
+pub const GITHUB_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// Limits set on purpose. Push payloads are rarely over a few hundred KiB, so the default
+/// body limit is well below GitHub's 25 MB cap, which an operator can raise it to.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest body accepted: GitHub caps payloads at 25 MB.
+    /// Largest body accepted; announced larger by `Content-Length` is refused unread.
     pub max_body_bytes: usize,
-    /// Time a client has to send the request head.
-    pub header_read_timeout: Duration,
+    /// Bytes of request bodies held at once, over all connections; past it, 503. This
+    /// bounds the memory unsigned uploads can take, whatever their number.
+    pub max_inflight_body_bytes: usize,
     /// Time a client has to send the whole body.
     pub body_read_timeout: Duration,
-    /// Largest request head (start line and headers); a larger one gets 431.
-    pub max_header_bytes: usize,
     /// Deepest JSON nesting accepted (GitHub's payloads nest about 7 deep).
     pub max_json_depth: usize,
-    /// Connections served at once; more wait in the kernel's accept queue.
-    pub max_connections: usize,
+    /// Head timeout, head size and connection cap of the receiver's listener.
+    pub connection: ConnectionLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_body_bytes: 25 * 1024 * 1024,
-            header_read_timeout: Duration::from_secs(10),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_inflight_body_bytes: 64 * 1024 * 1024,
             body_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 64 * 1024,
             max_json_depth: 64,
-            max_connections: 1024,
+            connection: ConnectionLimits::default(),
         }
     }
 }

@@ -96,6 +96,12 @@ pub enum Rejection {
     /// No room for another ref in the trigger queue.
     #[error("trigger queue is full, try again later")]
     QueueFull,
+    /// Bodies in flight already hold the receiver's whole body budget.
+    #[error("too many request bodies in flight, try again later")]
+    Busy,
+    /// The process is shutting down.
+    #[error("shutting down, deliver again later")]
+    ShuttingDown,
 }
 
 impl Rejection {
@@ -110,7 +116,7 @@ impl Rejection {
             Self::BodyRead(_) | Self::Header(_) | Self::Payload(_) | Self::Event(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueFull | Self::Busy | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -126,6 +132,8 @@ impl Rejection {
             Self::Event(e) if e.is_syntax() => "bad_request",
             Self::Event(_) => "invalid",
             Self::QueueFull => "queue_full",
+            Self::Busy => "busy",
+            Self::ShuttingDown => "shutting_down",
         }
     }
 }

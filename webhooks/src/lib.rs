@@ -19,10 +19,12 @@
 //! # }
 //! ```
 
+pub mod budget;
 pub mod config;
 pub mod dedupe;
 pub mod delivery;
 pub mod event;
+pub mod listener;
 pub mod metrics;
 pub mod payload;
 pub mod queue;
@@ -30,8 +32,9 @@ pub mod server;
 pub mod signature;
 pub mod trigger;
 
-pub use config::{Config, ConfigError, Limits, Secret};
+pub use config::{Config, ConfigError, GITHUB_MAX_BODY_BYTES, Limits, Secret};
 pub use delivery::{Action, Delivery, DeliveryHeaders, Rejection, inspect};
+pub use listener::ConnectionLimits;
 pub use queue::Triggers;
 pub use server::{HOOK_PATH, Receiver};
 pub use trigger::{Trigger, TriggerKind};

@@ -1,28 +1,24 @@
 //! The HTTP side: routes, the delivery handler, and a hyper server with the receiver's
 //! own limits (head read timeout, head size, connection count).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use http_body_util::BodyExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use crate::budget::{BodyBudget, Held};
 use crate::config::{Config, Limits};
 use crate::dedupe::Dedupe;
 use crate::delivery::{self, Action, DeliveryHeaders, Rejection};
@@ -33,15 +29,16 @@ use crate::queue::{Enqueued, TriggerQueue, Triggers};
 /// Where GitHub posts deliveries.
 pub const HOOK_PATH: &str = "/hooks/github";
 
-/// How long shutdown waits for requests in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 #[derive(Debug)]
 struct Shared {
     config: Config,
     dedupe: Dedupe,
     queue: Arc<TriggerQueue>,
     metrics: Arc<Metrics>,
+    /// Bytes of bodies being read, over all connections.
+    budget: BodyBudget,
+    /// Set by [`Receiver::drain`].
+    draining: AtomicBool,
 }
 
 impl Drop for Shared {
@@ -68,6 +65,8 @@ impl Receiver {
         ));
         let shared = Arc::new(Shared {
             dedupe: Dedupe::new(config.dedupe_capacity),
+            budget: BodyBudget::new(config.limits.max_inflight_body_bytes),
+            draining: AtomicBool::new(false),
             config,
             queue: queue.clone(),
             metrics,
@@ -97,84 +96,31 @@ impl Receiver {
         self.shared.queue.close();
     }
 
-    /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then waits (up to 10 s) for
-    /// requests in flight and closes the trigger stream.
+    /// Serves HTTP/1.1 on `listener` (the [`listener`](crate::listener)'s limits) until
+    /// `shutdown` completes, then waits for requests in flight and closes the trigger stream.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        let limits = self.shared.config.limits.clone();
-        let router = self.router();
-        let http = http1_builder(&limits);
-        let graceful = GracefulShutdown::new();
-        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break, // never closed
-                },
-            };
-            let (stream, peer) = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            // Small responses on a kept-alive connection: do not wait for Nagle.
-            let _ = stream.set_nodelay(true);
-            let router = router.clone();
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                let mut router = router.clone();
-                async move {
-                    let response: Result<Response, Infallible> =
-                        tower_service::Service::call(&mut router, request.map(Body::new)).await;
-                    response
-                }
-            });
-            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    // Head timeouts, oversized heads, resets: the client's problem, not ours.
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                }
-                drop(permit);
-            });
-        }
-        drop(listener);
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing anyway");
-        }
+        let limits = self.shared.config.limits.connection.clone();
+        let served = crate::listener::serve(listener, self.router(), &limits, shutdown).await;
         self.close();
-        Ok(())
+        served
+    }
+
+    /// From now on deliveries get 503 and `/readyz` says not ready: the process is
+    /// shutting down and GitHub should see the delivery as failed (to redeliver it later)
+    /// rather than as taken.
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
     }
 }
 
-fn http1_builder(limits: &Limits) -> http1::Builder {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        // A larger head (start line + headers) gets 431 and the connection is closed.
-        .max_header_size(limits.max_header_bytes)
-        .keep_alive(true);
-    http
-}
-
 async fn ready(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.queue.has_room() {
+    if shared.draining.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if shared.queue.has_room() {
         "ready\n".into_response()
     } else {
         (
@@ -275,6 +221,7 @@ fn reject(rejection: &Rejection) -> Response {
     if matches!(
         rejection,
         Rejection::TooLarge { .. }
+            | Rejection::Busy
             | Rejection::BodyTimeout(_)
             | Rejection::BodyRead(_)
             | Rejection::UnsupportedMediaType(_)
@@ -306,7 +253,11 @@ async fn receive(
     }
     payload::content_type(headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes))
         .map_err(Rejection::UnsupportedMediaType)?;
-    let body = read_body(body, limits).await?;
+    if shared.draining.load(Ordering::Relaxed) {
+        return Err(Rejection::ShuttingDown);
+    }
+    // The bytes held stay reserved until this delivery is handled.
+    let (body, _held) = read_body(body, limits, &shared.budget, announced).await?;
     let delivery = delivery::inspect(
         &shared.config.secret,
         limits,
@@ -333,15 +284,40 @@ async fn receive(
     Ok((delivery.event, delivery.id, accepted))
 }
 
-/// The whole body, within the size limit and the read timeout.
-async fn read_body(body: Body, limits: &Limits) -> Result<Bytes, Rejection> {
-    let limited = Limited::new(body, limits.max_body_bytes);
-    match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
+/// The whole body, within the size limit, the read timeout and the shared budget: the
+/// announced length is reserved before anything is read, and every byte past it as it
+/// arrives, so the bodies held at once never exceed the budget.
+async fn read_body(
+    body: Body,
+    limits: &Limits,
+    budget: &BodyBudget,
+    announced: Option<u64>,
+) -> Result<(Bytes, Held), Rejection> {
+    let announced = announced.map_or(0, |n| n as usize);
+    let mut held = budget.reserve(announced).ok_or(Rejection::Busy)?;
+    let read = async {
+        let mut buf = BytesMut::with_capacity(announced);
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Rejection::BodyRead(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            if buf.len() + data.len() > limits.max_body_bytes {
+                return Err(Rejection::TooLarge {
+                    limit: limits.max_body_bytes,
+                });
+            }
+            held.grow_to(buf.len() + data.len())
+                .then_some(())
+                .ok_or(Rejection::Busy)?;
+            buf.extend_from_slice(&data);
+        }
+        Ok(buf.freeze())
+    };
+    match tokio::time::timeout(limits.body_read_timeout, read).await {
         Err(_) => Err(Rejection::BodyTimeout(limits.body_read_timeout)),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(Rejection::TooLarge {
-            limit: limits.max_body_bytes,
-        }),
-        Ok(Err(error)) => Err(Rejection::BodyRead(error.to_string())),
+        Ok(Ok(bytes)) => Ok((bytes, held)),
+        Ok(Err(rejection)) => Err(rejection),
     }
 }

@@ -300,6 +300,61 @@ async fn body_over_the_limit_is_refused_without_being_read() {
 }
 
 #[tokio::test]
+async fn unsigned_uploads_past_the_body_budget_get_503_and_signed_deliveries_still_pass() {
+    let mut config = config();
+    config.limits.max_body_bytes = 4 * 1024 * 1024;
+    config.limits.max_inflight_body_bytes = 10 * 1024 * 1024;
+    config.limits.body_read_timeout = Duration::from_secs(5);
+    let server = start(config).await;
+    // Two uploads that announce 4 MiB and send half: they hold 8 MiB of the 10 MiB budget.
+    let head = |len: usize| {
+        format!(
+            "POST /hooks/github HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let mut uploads = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(head(4 * 1024 * 1024).as_bytes()).await.unwrap();
+        s.write_all(&vec![b' '; 2 * 1024 * 1024]).await.unwrap();
+        uploads.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A third one does not fit: 503 before a byte of its body is read.
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    third
+        .write_all(head(4 * 1024 * 1024).as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (status, text) = response(&read_all(&mut third, Duration::from_secs(3)).await);
+    assert_eq!(status, 503, "{text}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // A small signed push still fits in what is left, and is queued.
+    let (status, text) = server
+        .deliver("push", "fits", &push("refs/heads/main", SHA2))
+        .await;
+    assert_eq!(status, 202, "{text}");
+    assert_eq!(server.next_trigger().await.git_ref, "refs/heads/main");
+    // The stalled uploads time out and give their bytes back.
+    for mut s in uploads {
+        let (status, _) = response(&read_all(&mut s, Duration::from_secs(8)).await);
+        assert_eq!(status, 408);
+    }
+    let mut again = TcpStream::connect(server.addr).await.unwrap();
+    again
+        .write_all(head(4 * 1024 * 1024).as_bytes())
+        .await
+        .unwrap();
+    again.write_all(&vec![b' '; 4 * 1024 * 1024]).await.unwrap();
+    let (status, _) = response(&read_all(&mut again, Duration::from_secs(5)).await);
+    assert_eq!(
+        status, 401,
+        "the budget is free again: the body is read, then refused unsigned"
+    );
+}
+
+#[tokio::test]
 async fn chunked_body_over_the_limit_gets_413() {
     let mut config = config();
     config.limits.max_body_bytes = 64 * 1024;
@@ -317,8 +372,10 @@ async fn chunked_body_over_the_limit_gets_413() {
 }
 
 #[tokio::test]
-async fn body_at_githubs_25_mb_cap_is_accepted() {
-    let server = start(config()).await;
+async fn body_at_githubs_25_mb_cap_is_accepted_when_the_operator_allows_it() {
+    let mut config = config();
+    config.limits.max_body_bytes = keelson_webhooks::GITHUB_MAX_BODY_BYTES;
+    let server = start(config).await;
     let mut payload: serde_json::Value =
         serde_json::from_slice(&push("refs/heads/big", SHA2)).unwrap();
     let limit = 25 * 1024 * 1024;
@@ -399,7 +456,7 @@ async fn slow_head_is_cut_off() {
 #[tokio::test]
 async fn idle_connections_do_not_hold_the_receiver() {
     let mut config = config();
-    config.limits.max_connections = 4;
+    config.limits.connection.max_connections = 4;
     let server = start(config).await;
     // Four silent connections take every slot; the head timeout frees them.
     let mut idle = Vec::new();

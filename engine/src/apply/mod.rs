@@ -7,6 +7,7 @@ pub mod health;
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -41,6 +42,35 @@ pub struct Options {
     pub timeout: Duration,
     /// The commit being synced, recorded on the inventory parent.
     pub commit: Option<String>,
+    /// Checked before every phase that writes; a sync whose fence fails stops there.
+    pub fence: Option<Fence>,
+}
+
+/// "May this sync still write?": `keelson serve` asks whether this replica still holds the
+/// cluster's Lease, so a replica that lost it stops before its next phase.
+#[derive(Clone)]
+pub struct Fence(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Fence {
+    pub fn new(holds: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Fence(Arc::new(holds))
+    }
+
+    fn check(fence: Option<&Fence>, cluster: &str, phase: &'static str) -> Result<(), SyncError> {
+        match fence {
+            Some(f) if !(f.0)() => Err(SyncError::Fenced {
+                cluster: cluster.to_string(),
+                phase,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fence")
+    }
 }
 
 impl Options {
@@ -57,6 +87,7 @@ impl Options {
             wait: p.wait,
             timeout: p.timeout.get(),
             commit: None,
+            fence: None,
         }
     }
 }
@@ -101,6 +132,19 @@ pub enum SyncError {
         object: String,
         message: String,
     },
+    /// The fence failed: this engine may no longer write to the cluster.
+    #[error(
+        "cluster {cluster}: stopped before {phase}: this replica no longer holds the cluster's lease"
+    )]
+    Fenced {
+        cluster: String,
+        phase: &'static str,
+    },
+    /// Another writer changed the inventory parent since this sync read it.
+    #[error(
+        "cluster {cluster}: inventory {parent} was written by another sync meanwhile; this one stops (the next plan starts from what it wrote)"
+    )]
+    ParentChanged { cluster: String, parent: String },
 }
 
 fn record_key(d: &Desired) -> String {
@@ -179,9 +223,24 @@ pub async fn sync(
         .listed
         .as_ref()
         .is_some_and(|(gks, ns)| all_gks.is_subset(gks) && all_ns.is_subset(ns));
+    let fence = options.fence.as_ref();
+    // Each parent write is conditional on the version the last one left (or the plan read).
+    let mut parent_version = plan.parent_version.clone();
     if !listed {
+        Fence::check(fence, &cname, "recording the inventory")?;
         ensure_parent_namespace(cluster).await?;
-        write_parent(cluster, target, &all_gks, &all_ns, None, None).await?;
+        parent_version = Some(
+            write_parent(
+                cluster,
+                target,
+                &all_gks,
+                &all_ns,
+                None,
+                None,
+                parent_version,
+            )
+            .await?,
+        );
     }
 
     // What the plan proved unchanged is not applied again.
@@ -202,6 +261,7 @@ pub async fn sync(
     let mut applied = Vec::new();
     let mut versions: HashMap<String, inventory::Applied> = HashMap::new();
     let first_todo: Vec<Desired> = first.iter().filter(|d| needs_apply(d)).cloned().collect();
+    Fence::check(fence, &cname, "applying")?;
     apply_in_order(cluster, &first_todo, options, &mut applied, &mut versions).await?;
     if first.iter().any(|d| d.kind == "CustomResourceDefinition") {
         wait_established(cluster, &first, Duration::from_secs(60)).await?;
@@ -209,6 +269,7 @@ pub async fn sync(
     let mut discovery = Discovery::default();
     let rest = revalidate_pending(cluster, &mut discovery, target, rest, options).await?;
     let rest_todo: Vec<Desired> = rest.iter().filter(|d| needs_apply(d)).cloned().collect();
+    Fence::check(fence, &cname, "applying")?;
     apply_in_order(cluster, &rest_todo, options, &mut applied, &mut versions).await?;
 
     // 5. Prune in reverse install order.
@@ -217,6 +278,7 @@ pub async fn sync(
         let mut order = to_prune.clone();
         order.sort_by_key(|m| std::cmp::Reverse(install_rank(&m.kind)));
         for m in &order {
+            Fence::check(fence, &cname, "pruning")?;
             prune_member(cluster, m).await?;
             pruned.push(m.id());
         }
@@ -253,6 +315,7 @@ pub async fn sync(
             record.insert(key, applied);
         }
     }
+    Fence::check(fence, &cname, "recording the synced commit")?;
     write_parent(
         cluster,
         target,
@@ -260,6 +323,7 @@ pub async fn sync(
         &final_ns,
         options.commit.as_deref(),
         Some(&record),
+        parent_version,
     )
     .await?;
 
@@ -310,6 +374,8 @@ async fn ensure_parent_namespace(cluster: &Cluster) -> Result<(), SyncError> {
     })
 }
 
+/// Writes the parent; with `expected`, only over that resourceVersion (the server answers
+/// 409 when someone wrote since). Returns the version written.
 async fn write_parent(
     cluster: &Cluster,
     target: &str,
@@ -317,22 +383,35 @@ async fn write_parent(
     namespaces: &BTreeSet<String>,
     commit: Option<&str>,
     record: Option<&inventory::Record>,
-) -> Result<(), SyncError> {
+    expected: Option<String>,
+) -> Result<String, SyncError> {
     let api: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
-    let parent = inventory::parent_object(target, gks, namespaces, commit, record);
-    api.patch(
-        &inventory::parent_name(target),
-        &PatchParams::apply(plan::FIELD_MANAGER).force(),
-        &Patch::Apply(&parent),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| SyncError::Apply {
-        cluster: cluster.name.clone(),
-        object: format!("inventory {}", inventory::parent_name(target)),
-        message: api_message(&e),
-    })
+    let name = inventory::parent_name(target);
+    let mut parent = inventory::parent_object(target, gks, namespaces, commit, record);
+    if let (Some(v), Some(meta)) = (expected, parent["metadata"].as_object_mut()) {
+        // In an apply patch a resourceVersion is a precondition.
+        meta.insert("resourceVersion".into(), Value::String(v));
+    }
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(plan::FIELD_MANAGER).force(),
+            &Patch::Apply(&parent),
+        )
+        .await
+    {
+        Ok(written) => Ok(written.metadata.resource_version.unwrap_or_default()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(SyncError::ParentChanged {
+            cluster: cluster.name.clone(),
+            parent: format!("Secret/{}/{name}", inventory::PARENT_NAMESPACE),
+        }),
+        Err(e) => Err(SyncError::Apply {
+            cluster: cluster.name.clone(),
+            object: format!("inventory {name}"),
+            message: api_message(&e),
+        }),
+    }
 }
 
 /// Applies objects rank by rank (install order); objects of one rank go concurrently.

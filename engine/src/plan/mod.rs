@@ -98,6 +98,19 @@ pub struct Plan {
     /// no parent yet).
     #[serde(skip)]
     pub listed: Option<(BTreeSet<String>, BTreeSet<String>)>,
+    /// The parent's resourceVersion as read: a sync's parent writes are conditional on it,
+    /// so a write by another engine since this plan makes them fail instead of undoing it.
+    #[serde(skip)]
+    pub parent_version: Option<String>,
+}
+
+/// A target's ApplySet parent as read from the cluster.
+#[derive(Debug, Clone)]
+pub struct Parent {
+    pub group_kinds: BTreeSet<String>,
+    pub namespaces: BTreeSet<String>,
+    pub record: inventory::Record,
+    pub resource_version: Option<String>,
 }
 
 impl Plan {
@@ -483,11 +496,8 @@ impl Member {
     }
 }
 
-/// The parent's group-kinds and namespaces, if the parent exists.
-pub async fn read_parent(
-    cluster: &Cluster,
-    target: &str,
-) -> Result<Option<(BTreeSet<String>, BTreeSet<String>, inventory::Record)>, PlanError> {
+/// The target's ApplySet parent, if it exists.
+pub async fn read_parent(cluster: &Cluster, target: &str) -> Result<Option<Parent>, PlanError> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
     let parent = secrets
@@ -505,11 +515,16 @@ pub async fn read_parent(
             .and_then(|b| serde_json::from_slice(&b.0).ok())
             .unwrap_or_default();
         let a = p.metadata.annotations.unwrap_or_default();
-        let gks = inventory::split_list(a.get(inventory::GROUP_KINDS).map(String::as_str));
+        let group_kinds = inventory::split_list(a.get(inventory::GROUP_KINDS).map(String::as_str));
         let mut namespaces =
             inventory::split_list(a.get(inventory::NAMESPACES).map(String::as_str));
         namespaces.insert(inventory::PARENT_NAMESPACE.to_string());
-        (gks, namespaces, record)
+        Parent {
+            group_kinds,
+            namespaces,
+            record,
+            resource_version: p.metadata.resource_version,
+        }
     }))
 }
 
@@ -627,8 +642,9 @@ pub async fn plan(
     let parent = read_parent(cluster, target).await?;
     let record = parent
         .as_ref()
-        .map(|(_, _, r)| r.clone())
+        .map(|p| p.record.clone())
         .unwrap_or_default();
+    let parent_version = parent.as_ref().and_then(|p| p.resource_version.clone());
     let live = live_objects(cluster, &desired).await?;
     let requests: Vec<_> = desired
         .iter()
@@ -664,10 +680,17 @@ pub async fn plan(
         }
     }
     let (members, inventory_size, listed) = match parent {
-        Some((gks, namespaces, _)) => {
-            let m = members(cluster, &mut discovery, target, &gks, &namespaces).await?;
+        Some(p) => {
+            let m = members(
+                cluster,
+                &mut discovery,
+                target,
+                &p.group_kinds,
+                &p.namespaces,
+            )
+            .await?;
             let n = m.len();
-            (m, n, Some((gks, namespaces)))
+            (m, n, Some((p.group_kinds, p.namespaces)))
         }
         None => (Vec::new(), 0, None),
     };
@@ -703,6 +726,7 @@ pub async fn plan(
             errors,
             inventory: inventory_size,
             listed,
+            parent_version,
         },
         desired,
         prunes,

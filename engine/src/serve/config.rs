@@ -12,6 +12,16 @@
 //! selfHeal: "*/5 * * * *"              # drift checks of targets with sync.selfHeal
 //! retry: {base: 2s, max: 60s}          # failed cluster syncs retry with backoff
 //! leases: {inCluster: true, namespace: keelson-system, duration: 15s}   # scale-out
+//! limits:                              # every field optional; these are the defaults
+//!   maxBodyBytes: 4194304              # a delivery's body; at most GitHub's 25 MB
+//!   inflightBodyBytes: 67108864        # all bodies being read at once; past it, 503
+//!   headerTimeout: 10s                 # to send a request head (and idle keep-alive)
+//!   bodyTimeout: 10s                   # to send a body
+//!   maxConnections: 1024               # per listener
+//!   maxWait: 10m                       # cap on a target's sync.timeout
+//!   maxGate: 1h                        # cap on a pipeline gate's run
+//!   fetchTimeout: 60s                  # git: no data for this long ends a fetch
+//!   shutdownGrace: 25s                 # SIGTERM: how long running syncs may finish
 //! repositories:
 //! - url: https://git.example.com/acme/deploy.git
 //!   ref: main
@@ -31,8 +41,7 @@ use serde::Deserialize;
 use super::lease::LeaseSettings;
 use crate::config::ConfigError;
 use crate::source::{RepoSpec, RepositoryConfig, Rev};
-use crate::time::Cron;
-use crate::time::parse_duration;
+use crate::time::{Cron, Period, parse_duration};
 
 /// `keelson serve`'s settings file.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,7 +79,110 @@ pub struct ServeConfig {
     /// Replicas share the clusters out through Leases; without it one engine owns all.
     #[serde(default)]
     pub leases: Option<LeaseSettings>,
+    #[serde(default)]
+    pub limits: LimitSettings,
     pub repositories: Vec<RepositoryConfig>,
+}
+
+/// What the operator bounds: request sizes and times, and how long a repository's sync
+/// or gate may hold a worker, whatever its `keelson.yaml` asks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LimitSettings {
+    pub max_body_bytes: usize,
+    pub inflight_body_bytes: usize,
+    pub header_timeout: Period,
+    pub body_timeout: Period,
+    pub max_connections: usize,
+    pub max_wait: Period,
+    pub max_gate: Period,
+    pub fetch_timeout: Period,
+    pub shutdown_grace: Period,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let receiver = keelson_webhooks::Limits::default();
+        LimitSettings {
+            max_body_bytes: receiver.max_body_bytes,
+            inflight_body_bytes: receiver.max_inflight_body_bytes,
+            header_timeout: Period::from_secs(receiver.connection.header_read_timeout.as_secs()),
+            body_timeout: Period::from_secs(receiver.body_read_timeout.as_secs()),
+            max_connections: receiver.connection.max_connections,
+            max_wait: Period::from_secs(600),
+            max_gate: Period::from_secs(3600),
+            fetch_timeout: Period::from_secs(60),
+            shutdown_grace: Period::from_secs(25),
+        }
+    }
+}
+
+impl LimitSettings {
+    fn validate(&self) -> Result<(), (String, String)> {
+        let max = keelson_webhooks::GITHUB_MAX_BODY_BYTES;
+        let checks = [
+            (
+                "maxBodyBytes",
+                self.max_body_bytes == 0 || self.max_body_bytes > max,
+                format!(
+                    "{} is not between 1 and GitHub's cap of {max} bytes",
+                    self.max_body_bytes
+                ),
+            ),
+            (
+                "inflightBodyBytes",
+                self.inflight_body_bytes < self.max_body_bytes,
+                format!(
+                    "{} is less than maxBodyBytes ({})",
+                    self.inflight_body_bytes, self.max_body_bytes
+                ),
+            ),
+            (
+                "maxConnections",
+                self.max_connections == 0,
+                "must be at least 1".to_string(),
+            ),
+            (
+                "headerTimeout",
+                self.header_timeout.get().is_zero(),
+                "must be more than 0".to_string(),
+            ),
+            (
+                "bodyTimeout",
+                self.body_timeout.get().is_zero(),
+                "must be more than 0".to_string(),
+            ),
+            (
+                "fetchTimeout",
+                self.fetch_timeout.get() < Duration::from_secs(1),
+                "must be at least 1s".to_string(),
+            ),
+        ];
+        match checks.into_iter().find(|(_, bad, _)| *bad) {
+            Some((field, _, message)) => Err((format!("limits.{field}"), message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The receiver's limits.
+    pub fn receiver(&self) -> keelson_webhooks::Limits {
+        keelson_webhooks::Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_inflight_body_bytes: self.inflight_body_bytes,
+            body_read_timeout: self.body_timeout.get(),
+            connection: self.connection(),
+            ..keelson_webhooks::Limits::default()
+        }
+    }
+
+    /// Every listener's limits.
+    pub fn connection(&self) -> keelson_webhooks::ConnectionLimits {
+        keelson_webhooks::ConnectionLimits {
+            header_read_timeout: self.header_timeout.get(),
+            max_connections: self.max_connections,
+            ..keelson_webhooks::ConnectionLimits::default()
+        }
+    }
 }
 
 /// The webhook receiver.
@@ -141,6 +253,7 @@ pub struct Settings {
     pub retry_max: Duration,
     pub concurrency: usize,
     pub leases: Option<LeaseSettings>,
+    pub limits: LimitSettings,
     pub repositories: Vec<Watched>,
 }
 
@@ -254,6 +367,7 @@ impl ServeConfig {
                 github,
             });
         }
+        self.limits.validate()?;
         if let Some(g) = &self.github
             && let Some(url) = &g.api_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -275,6 +389,7 @@ impl ServeConfig {
             retry_max,
             concurrency: self.concurrency,
             leases: self.leases.clone(),
+            limits: self.limits.clone(),
             repositories,
         })
     }
@@ -338,11 +453,17 @@ mod tests {
                 "repositories[1].url",
             ),
             ("kind: Project\nrepositories: [{url: /r}]", "kind"),
+            (
+                "limits: {maxBodyBytes: 26214401}\nrepositories: [{url: /r}]",
+                "limits.maxBodyBytes",
+            ),
         ];
         for (text, field) in cases {
             let (f, m) = parse(text).unwrap_err();
             assert_eq!(f, field, "{text}: {m}");
         }
+        let (_, m) = parse("limits: {maxWait: forever}\nrepositories: [{url: /r}]").unwrap_err();
+        assert!(m.contains("limits.maxWait"), "{m}");
         let (f, m) = parse("repositories: [{url: /r}]\nlisten2: x").unwrap_err();
         assert!(m.contains("listen2"), "{f}: {m}");
     }

@@ -18,6 +18,7 @@ use super::events;
 use super::github::{self, CommitStatus, State, StatusReporter};
 use super::lease::Shard;
 use super::queue::{Job, Queue, Reason};
+use super::repositories::RepositoryStatus;
 use super::state::{Board, Outcome, Phase};
 use crate::apply;
 use crate::cluster;
@@ -46,6 +47,7 @@ struct Repo {
     watched: Watched,
     current: Mutex<Option<Arc<Current>>>,
     wake: mpsc::Sender<()>,
+    health: Mutex<RepositoryStatus>,
 }
 
 /// The running engine. Shared by its tasks and the HTTP handlers.
@@ -66,6 +68,8 @@ pub struct Engine {
     gates: Mutex<HashMap<(String, String), gate::Verdict>>,
     /// Names this replica in Events and statuses.
     pub identity: String,
+    /// Set when shutdown begins.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -80,16 +84,26 @@ impl std::fmt::Debug for Engine {
 pub struct Started {
     pub engine: Arc<Engine>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Started {
-    /// Stops polling and workers; a sync in flight is abandoned (its cluster converges
-    /// on the next start: the parent records no commit until a sync completes).
-    pub fn abort(self) {
-        self.engine.queue.close();
-        for t in self.tasks {
+    /// Stops polling and taking jobs, lets the syncs in flight finish for up to `grace`,
+    /// then abandons the rest. Returns how many were still running at the deadline.
+    pub async fn shutdown(self, grace: std::time::Duration) -> usize {
+        self.engine.queue.close_now();
+        for t in &self.tasks {
             t.abort();
         }
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut abandoned = 0;
+        for mut w in self.workers {
+            if tokio::time::timeout_at(deadline, &mut w).await.is_err() {
+                w.abort();
+                abandoned += 1;
+            }
+        }
+        abandoned
     }
 }
 
@@ -154,6 +168,10 @@ impl Engine {
                 watched: w.clone(),
                 current: Mutex::new(None),
                 wake: wake_tx,
+                health: Mutex::new(RepositoryStatus::new(
+                    w.spec.url.to_string(),
+                    w.rev.to_string(),
+                )),
             });
         }
         let engine = Arc::new(Engine {
@@ -168,6 +186,7 @@ impl Engine {
             identity,
             source,
             settings,
+            draining: Default::default(),
         });
         let mut tasks = Vec::new();
         for (i, (poller, wake_rx)) in pollers.into_iter().enumerate() {
@@ -182,9 +201,10 @@ impl Engine {
             // The first poll, now.
             let _ = engine.repos[i].wake.try_send(());
         }
+        let mut workers = Vec::new();
         for _ in 0..engine.settings.concurrency {
             let me = engine.clone();
-            tasks.push(tokio::spawn(async move {
+            workers.push(tokio::spawn(async move {
                 while let Some(job) = me.queue.next().await {
                     let key = job.key.clone();
                     me.run_job(job).await;
@@ -226,7 +246,11 @@ impl Engine {
                 }
             }));
         }
-        Started { engine, tasks }
+        Started {
+            engine,
+            tasks,
+            workers,
+        }
     }
 
     /// A webhook push for `repository` (`owner/name`) or `clone_url`: poll it now.
@@ -248,14 +272,39 @@ impl Engine {
         any
     }
 
-    /// Every repository has been fetched once (for `/readyz`).
+    /// The engine takes webhooks (for `/readyz`): it is not shutting down. A repository
+    /// that cannot be fetched or read is that repository's problem, shown in its status;
+    /// it does not take the others' webhooks away.
     pub fn ready(&self) -> bool {
-        self.repos.iter().all(|r| {
-            r.current
+        !self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Shutdown has begun: not ready any more.
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every repository's health, in configuration order.
+    pub fn repositories(&self) -> Vec<RepositoryStatus> {
+        self.repos
+            .iter()
+            .map(|r| {
+                r.health
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            })
+            .collect()
+    }
+
+    fn health(&self, repo: usize, change: impl FnOnce(&mut RepositoryStatus)) {
+        change(
+            &mut self.repos[repo]
+                .health
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_some()
-        })
+                .unwrap_or_else(PoisonError::into_inner),
+        );
     }
 
     fn current(&self, repo: usize) -> Option<Arc<Current>> {
@@ -362,12 +411,14 @@ impl Engine {
     async fn on_poll(self: &Arc<Self>, repo: usize, event: PollEvent) {
         let (from, to) = match event {
             PollEvent::Moved { from, to, .. } => (from, to),
-            PollEvent::Unchanged { .. } => {
+            PollEvent::Unchanged { commit } => {
+                self.health(repo, |h| h.fetched(commit.to_string(), None));
                 self.board.trigger("poll");
                 return;
             }
             PollEvent::Failed { error, .. } => {
                 tracing::warn!(repository = %self.repos[repo].watched.spec.url, %error, "fetch failed");
+                self.health(repo, |h| h.failed(error.to_string()));
                 return;
             }
         };
@@ -385,13 +436,18 @@ impl Engine {
             Ok(Err(message)) => {
                 let _g = span.enter();
                 tracing::error!(%message, "commit not deployable");
+                let message = format!("commit {to} is not deployable: {message}");
+                self.health(repo, |h| h.fetched(to.to_string(), Some(Err(message))));
                 return;
             }
             Err(e) => {
                 tracing::error!(error = %e, "preparing the commit panicked");
+                let message = format!("commit {to} could not be prepared: {e}");
+                self.health(repo, |h| h.fetched(to.to_string(), Some(Err(message))));
                 return;
             }
         };
+        self.health(repo, |h| h.fetched(to.to_string(), Some(Ok(()))));
         let current = Arc::new(current);
         *self.repos[repo]
             .current
@@ -578,6 +634,11 @@ impl Engine {
         });
         let mut options = apply::Options::from_policy(&target.sync);
         options.commit = Some(commit.to_string());
+        // The repository chooses how long to wait for health; the operator caps it.
+        options.timeout = options.timeout.min(self.settings.limits.max_wait.get());
+        let shard = self.shard.clone();
+        let owned = c.to_string();
+        options.fence = Some(apply::Fence::new(move || shard.owns(&owned)));
         match apply::sync(&connected, t, &objects, &options).await {
             Ok(report) => {
                 let took = started.elapsed();
@@ -732,22 +793,34 @@ impl Engine {
             })?
             .clone();
         let client = self.client(&cluster_cfg).await?;
+        let cap = self.settings.limits.max_gate.get();
         let repository = self.repos[repo]
             .watched
             .github
             .clone()
             .unwrap_or_else(|| self.repos[repo].watched.spec.url.to_string());
-        gate::run(
+        let (clone_url, commit) = (
+            self.repos[repo].watched.spec.url.to_string(),
+            current.commit.to_string(),
+        );
+        let run = gate::run(
             client.client,
             &pipeline,
             g,
             &repository,
-            &self.repos[repo].watched.spec.url.to_string(),
+            &clone_url,
             &target.name,
-            &current.commit.to_string(),
-        )
-        .await
-        .map_err(Error::Gate)
+            &commit,
+        );
+        // A gate holds a worker while it runs: the operator's cap ends the wait, whatever
+        // timeout the repository gave its PipelineRun (which is left to Tekton).
+        match tokio::time::timeout(cap, run).await {
+            Ok(verdict) => verdict.map_err(Error::Gate),
+            Err(_) => Err(Error::Gate(gate::GateError::Capped {
+                pipeline: g.pipeline.clone(),
+                cap,
+            })),
+        }
     }
 
     /// Queues this cluster of the job's target again, after an exponential backoff.

@@ -11,10 +11,13 @@ use axum::routing::get;
 use keelson_webhooks::Receiver;
 
 use super::engine::Engine;
+use super::repositories::{self, RepositoryList};
 use super::state::TargetStatus;
 
 /// The status API's path.
 pub const TARGETS_PATH: &str = "/api/v1/targets";
+/// The repositories' health.
+pub const REPOSITORIES_PATH: &str = "/api/v1/repositories";
 
 #[derive(Clone)]
 struct Shared {
@@ -38,7 +41,8 @@ pub fn router(engine: Arc<Engine>, receiver: Option<Receiver>, with_metrics: boo
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .route(TARGETS_PATH, get(targets));
+        .route(TARGETS_PATH, get(targets))
+        .route(REPOSITORIES_PATH, get(repositories));
     if with_metrics {
         router = router.route("/metrics", get(metrics));
     }
@@ -60,7 +64,7 @@ async fn ready(State(s): State<Shared>) -> impl IntoResponse {
     if s.engine.ready() {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "fetching repositories\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
     }
 }
 
@@ -68,7 +72,18 @@ async fn targets(State(s): State<Shared>) -> impl IntoResponse {
     let list = TargetList {
         targets: s.engine.board.snapshot(),
     };
-    match serde_json::to_vec(&list) {
+    json(&list)
+}
+
+async fn repositories(State(s): State<Shared>) -> impl IntoResponse {
+    let list = RepositoryList {
+        repositories: s.engine.repositories(),
+    };
+    json(&list)
+}
+
+fn json(value: &impl serde::Serialize) -> axum::response::Response {
+    match serde_json::to_vec(value) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -76,6 +91,7 @@ async fn targets(State(s): State<Shared>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
     let mut text = s.engine.board.render_metrics();
+    text.push_str(&repositories::render_metrics(&s.engine.repositories()));
     if let Some(r) = &s.receiver {
         text.push_str(&r.metrics().render());
     }

@@ -13,5 +13,6 @@ pub mod github;
 pub mod http;
 pub mod lease;
 pub mod queue;
+pub mod repositories;
 pub mod run;
 pub mod state;

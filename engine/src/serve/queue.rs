@@ -152,6 +152,18 @@ impl Queue {
         self.lock().closed = true;
         self.notify.notify_waiters();
     }
+
+    /// Closes the queue and forgets what waits in it: workers finish the job they hold and
+    /// stop. (Shutdown: the next start polls every repository again.)
+    pub fn close_now(&self) {
+        {
+            let mut inner = self.lock();
+            inner.closed = true;
+            inner.waiting.clear();
+            inner.order.clear();
+        }
+        self.notify.notify_waiters();
+    }
 }
 
 #[cfg(test)]

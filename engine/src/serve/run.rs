@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use keelson_webhooks::{Config, Receiver, Secret, TriggerKind};
+use keelson_webhooks::{Config, Receiver, Secret, TriggerKind, listener};
 use tokio::net::TcpListener;
 
 use super::config::Settings;
@@ -130,7 +130,9 @@ impl Bound {
                 .clone()
                 .unwrap_or_else(Source::default_root),
         );
+        crate::source::sockets::configure(settings.limits.fetch_timeout.get());
         let separate_metrics = metrics.is_some();
+        let limits = settings.limits.clone();
         let extras = Extras {
             shard: shard.clone(),
             statuses,
@@ -139,6 +141,7 @@ impl Bound {
         let engine = started.engine.clone();
         let receiver = secret.map(|secret| {
             let mut config = Config::new(secret);
+            config.limits = limits.receiver();
             // The engine's queue folds pushes per target; waiting here would only add latency.
             config.coalesce_window = std::time::Duration::ZERO;
             let (receiver, triggers) = Receiver::new(config);
@@ -157,17 +160,55 @@ impl Bound {
             });
             receiver
         });
-        if let Some(m) = metrics {
-            let router = http::metrics_router(engine.clone(), receiver.clone());
-            tokio::spawn(async move { axum::serve(m, router).await });
+        // Every listener gets the same hardening; they stop together, last of all.
+        let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+        let serve_on = |listener: TcpListener, router: axum::Router| {
+            let connection = limits.connection();
+            let mut stopped = http_stopped.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                listener::serve(listener, router, &connection, stop).await
+            })
+        };
+        let metrics_served =
+            metrics.map(|m| serve_on(m, http::metrics_router(engine.clone(), receiver.clone())));
+        let mut served = serve_on(
+            listener,
+            http::router(engine.clone(), receiver.clone(), !separate_metrics),
+        );
+        let early = tokio::select! {
+            () = shutdown => None,
+            r = &mut served => Some(r),
+        };
+        // Shutting down: deliveries get 503 (GitHub shows them failed, to redeliver), the
+        // syncs in flight get the grace to finish, then the leases are handed over.
+        if let Some(r) = &receiver {
+            r.drain();
         }
-        let router = http::router(engine.clone(), receiver, !separate_metrics);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(RunError::Http);
-        started.abort();
+        engine.drain();
+        let grace = limits.shutdown_grace.get();
+        let abandoned = started.shutdown(grace).await;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                ?grace,
+                "syncs still running at the end of the grace period"
+            );
+        }
         shard.stop().await;
-        served
+        let _ = stop_http.send(true);
+        if let Some(m) = metrics_served {
+            let _ = m.await;
+        }
+        let served = match early {
+            Some(r) => r,
+            None => served.await,
+        };
+        match served {
+            Ok(r) => r.map_err(RunError::Http),
+            Err(e) => Err(RunError::Http(std::io::Error::other(e))),
+        }
     }
 }

@@ -293,7 +293,7 @@ impl Board {
 }
 
 /// Escapes a Prometheus label value.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

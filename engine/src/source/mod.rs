@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod known_hosts;
 mod mirror;
 pub mod poll;
+pub mod sockets;
 pub mod tree;
 pub mod url;
 
@@ -264,6 +265,7 @@ impl Source {
                 })?;
             return Ok(fetched);
         }
+        sockets::configure(sockets::DEFAULT_READ_TIMEOUT);
         let cancel = Arc::new(AtomicBool::new(false));
         let deadline = Instant::now() + spec.timeout;
         let (tx, rx) = std::sync::mpsc::channel();

@@ -79,6 +79,8 @@ impl Error {
             Error::Apply(apply::SyncError::Unhealthy { .. } | apply::SyncError::Failed { .. }) => {
                 "health"
             }
+            Error::Apply(apply::SyncError::Fenced { .. }) => "fenced",
+            Error::Apply(apply::SyncError::ParentChanged { .. }) => "conflict",
             Error::Apply(_) => "apply",
             Error::Window { .. } => "window",
             Error::Gate(_) => "gate",
@@ -95,7 +97,9 @@ impl Error {
                 | Error::Render(_)
                 | Error::Window { .. }
                 | Error::Apply(apply::SyncError::PruneRefused { .. })
-                | Error::Gate(GateError::Definition(_))
+                // Another replica owns the cluster now; it syncs the commit.
+                | Error::Apply(apply::SyncError::Fenced { .. })
+                | Error::Gate(GateError::Definition(_) | GateError::Capped { .. })
         )
     }
 }

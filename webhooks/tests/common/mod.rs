@@ -115,7 +115,7 @@ pub async fn deliver_to(addr: SocketAddr, event: &str, id: &str, body: &[u8]) ->
 /// Test config: the GitHub test-vector secret, short timeouts, default sizes.
 pub fn config() -> Config {
     let mut config = Config::new(Secret::new(SECRET.as_bytes().to_vec()).unwrap());
-    config.limits.header_read_timeout = Duration::from_secs(1);
+    config.limits.connection.header_read_timeout = Duration::from_secs(1);
     config.limits.body_read_timeout = Duration::from_secs(1);
     config
 }
