@@ -5,6 +5,7 @@
 //! stops when dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod serve;
 pub mod ssh;
 
 use std::collections::HashMap;
@@ -491,7 +492,12 @@ pub struct BlackHole {
 
 impl BlackHole {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// On `port` (0: any free one), e.g. where a stopped `git daemon` listened.
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));

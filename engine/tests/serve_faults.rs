@@ -1,0 +1,356 @@
+//! `keelson serve` under faults: the real binary, real clusters, a real git daemon, and
+//! things broken on purpose. Each test says what was done and asserts what must still hold.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use serde_json::Value;
+use support::serve::*;
+use support::{BlackHole, GitDaemon};
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`: the peak resident set).
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn repositories(serve: &Serve) -> Vec<Value> {
+    let (code, body) = serve.get("/api/v1/repositories");
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["repositories"].as_array().unwrap().clone()
+}
+
+fn values(rt: &tokio::runtime::Runtime, c: &kube::Client, ns: &str) -> Vec<String> {
+    config_maps(rt, c, ns).into_iter().map(|(_, v)| v).collect()
+}
+
+#[test]
+fn slow_clients_and_unsigned_uploads_neither_stop_signed_pushes_nor_grow_memory() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("load");
+    repo.overlay("a", 0..3, "1");
+    repo.overlay("b", 0..1, "1");
+    let first = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    // The operator allows GitHub's largest payloads: the budget, not the limit, protects.
+    options.extra = "limits: {maxBodyBytes: 26214400}\n".into();
+    let serve = Serve::start(&repo, state.path(), &options);
+    let ns = repo.ns("a");
+    wait_for("the first commit", Duration::from_secs(60), || {
+        values(&rt, &one, &ns) == ["1", "1", "1"]
+    });
+    let pid = serve.child.id();
+    let settled = proc_kib(pid, "VmRSS");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut attackers = Vec::new();
+    // Slowloris: 200 connections, each sending a head a byte at a time, reconnecting when cut.
+    for _ in 0..200 {
+        let (stop, addr) = (stop.clone(), serve.addr);
+        attackers.push(std::thread::spawn(move || {
+            let head = b"POST /hooks/github HTTP/1.1\r\nHost: t\r\nX-A: ";
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = TcpStream::connect(addr) else {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                };
+                for b in head.iter().cycle() {
+                    if stop.load(Ordering::Relaxed) || s.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }));
+    }
+    // 30 unsigned uploads announcing 24 MB each, sent slowly and never finished.
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..30 {
+        let (stop, addr, refused) = (stop.clone(), serve.addr, refused.clone());
+        attackers.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = TcpStream::connect(addr) else {
+                    continue;
+                };
+                let head = format!(
+                    "POST /hooks/github HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: x\r\n\r\n",
+                    24_000_000
+                );
+                if s.write_all(head.as_bytes()).is_err() {
+                    continue;
+                }
+                let chunk = vec![b' '; 1 << 20];
+                s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+                for _ in 0..23 {
+                    if stop.load(Ordering::Relaxed) || s.write_all(&chunk).is_err() {
+                        break;
+                    }
+                    let mut b = [0u8; 16];
+                    if matches!(s.read(&mut b), Ok(n) if n > 0) {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(100));
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    // Meanwhile, signed pushes are taken and deployed.
+    let mut before = first;
+    for round in 2..=4 {
+        repo.overlay("a", 0..3, &round.to_string());
+        let after = repo.push(&format!("round {round}"));
+        let code = serve.deliver_push(&repo, &before, &after);
+        assert_eq!(code, 202, "a signed push under load");
+        let want = vec![round.to_string(); 3];
+        wait_for("the pushed commit", Duration::from_secs(60), || {
+            values(&rt, &one, &ns) == want
+        });
+        before = after;
+    }
+    let (code, _) = serve.get("/readyz");
+    assert_eq!(code, 200);
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        a.join().unwrap();
+    }
+    let peak = proc_kib(pid, "VmHWM");
+    eprintln!(
+        "resident: {} MiB settled, {} MiB peak under load; {} uploads refused early",
+        settled / 1024,
+        peak / 1024,
+        refused.load(Ordering::Relaxed)
+    );
+    assert!(peak < 150 * 1024, "peak RSS {} MiB", peak / 1024);
+    assert!(refused.load(Ordering::Relaxed) > 0);
+    let busy = serve.metric("keelson_webhook_deliveries_total{event=\"unknown\",outcome=\"busy\"}");
+    assert!(busy > 0.0, "uploads past the budget are counted as busy");
+}
+
+#[test]
+fn a_git_server_that_accepts_and_never_answers_then_answers_again_is_recovered_from() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let mut repo = Repo::new("hung");
+    repo.overlay("a", 0..2, "1");
+    repo.overlay("b", 0..1, "1");
+    let first = repo.push("first");
+    // The daemon's port now accepts connections and never answers.
+    repo.daemon.stop();
+    let port = repo.daemon.port;
+    let hole = BlackHole::start_on(port);
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.extra = "limits: {fetchTimeout: 2s}\n".into();
+    options.repository = "  timeout: 4s\n".into();
+    let serve = Serve::start(&repo, state.path(), &options);
+    wait_for(
+        "the hung fetch to be reported",
+        Duration::from_secs(30),
+        || repositories(&serve)[0]["fetchError"].is_string(),
+    );
+    let (code, _) = serve.get("/readyz");
+    assert_eq!(
+        code, 200,
+        "one repository's trouble does not make the engine unready"
+    );
+    let up = format!(
+        "keelson_repository_up{{repository=\"{}\",ref=\"main\"}}",
+        repo.url()
+    );
+    assert_eq!(serve.metric(&up), 0.0);
+    // The server answers again, on the same address: the next push is fetched and deployed.
+    drop(hole);
+    repo.daemon = GitDaemon::start_on(repo._served.base(), port);
+    let recovered = Instant::now();
+    let ns = repo.ns("a");
+    wait_for(
+        "recovery without a restart",
+        Duration::from_secs(30),
+        || {
+            let _ = serve.deliver_push(&repo, "0000000000000000000000000000000000000000", &first);
+            std::thread::sleep(Duration::from_millis(400));
+            values(&rt, &one, &ns) == ["1", "1"]
+        },
+    );
+    eprintln!(
+        "recovered {:?} after the server came back",
+        recovered.elapsed()
+    );
+    let health = &repositories(&serve)[0];
+    assert_eq!(health["fetchedCommit"], first.as_str(), "{health}");
+    assert!(health["fetchError"].is_null(), "{health}");
+    assert_eq!(serve.metric(&up), 1.0);
+    assert!(
+        !serve.log().contains("still running (or hung)"),
+        "{}",
+        serve.log()
+    );
+}
+
+#[test]
+fn a_broken_keelson_yaml_in_one_repository_leaves_the_other_deploying() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let good = Repo::new("good");
+    good.overlay("a", 0..1, "1");
+    good.overlay("b", 0..1, "1");
+    let good_first = good.push("first");
+    let bad = Repo::new("bad");
+    bad.overlay("a", 0..1, "1");
+    bad.overlay("b", 0..1, "1");
+    let bad_first = bad.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.repositories = format!(
+        "- url: {}\n  ref: main\n  github: octo/{}\n",
+        bad.url(),
+        bad.id
+    );
+    let serve = Serve::start(&good, state.path(), &options);
+    let (good_ns, bad_ns) = (good.ns("a"), bad.ns("a"));
+    wait_for("both repositories", Duration::from_secs(60), || {
+        values(&rt, &one, &good_ns) == ["1"] && values(&rt, &one, &bad_ns) == ["1"]
+    });
+    // A broken keelson.yaml reaches one repository; the other changes too.
+    let text = std::fs::read_to_string(bad.work.dir.join("keelson.yaml")).unwrap();
+    bad.work.write(
+        "keelson.yaml",
+        &text.replacen("path: a\n", "path: a\n  sync: {timeout: soon}\n", 1),
+    );
+    bad.overlay("a", 0..1, "2");
+    let bad_second = bad.push("broken");
+    assert_eq!(serve.deliver_push(&bad, &bad_first, &bad_second), 202);
+    good.overlay("a", 0..1, "2");
+    let good_second = good.push("second");
+    assert_eq!(serve.deliver_push(&good, &good_first, &good_second), 202);
+    wait_for(
+        "the good repository's push",
+        Duration::from_secs(60),
+        || values(&rt, &one, &good_ns) == ["2"],
+    );
+    wait_for(
+        "the bad commit to be reported",
+        Duration::from_secs(30),
+        || repositories(&serve)[1]["commitError"].is_string(),
+    );
+    let (code, _) = serve.get("/readyz");
+    assert_eq!(code, 200);
+    let health = &repositories(&serve)[1];
+    let error = health["commitError"].as_str().unwrap();
+    assert!(
+        error.contains("keelson.yaml") && error.contains("targets[0].sync.timeout"),
+        "{error}"
+    );
+    assert_eq!(health["fetchedCommit"], bad_second.as_str());
+    assert_eq!(health["servingCommit"], bad_first.as_str());
+    assert_eq!(
+        values(&rt, &one, &bad_ns),
+        ["1"],
+        "nothing of the bad commit applied"
+    );
+    let up = |r: &Repo| {
+        format!(
+            "keelson_repository_up{{repository=\"{}\",ref=\"main\"}}",
+            r.url()
+        )
+    };
+    assert_eq!(serve.metric(&up(&good)), 1.0);
+    assert_eq!(serve.metric(&up(&bad)), 0.0);
+}
+
+#[test]
+fn sigterm_during_a_sync_of_300_objects_exits_0_and_a_restart_converges_keeping_uids() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("term");
+    repo.overlay("a", 0..150, "1");
+    repo.overlay("b", 0..150, "1");
+    let first = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.extra = "limits: {shutdownGrace: 20s}\n".into();
+    let mut serve = Serve::start(&repo, state.path(), &options);
+    let (ns_a, ns_b) = (repo.ns("a"), repo.ns("b"));
+    wait_for("the first commit", Duration::from_secs(120), || {
+        values(&rt, &one, &ns_a).len() == 150 && values(&rt, &one, &ns_b).len() == 150
+    });
+    let uids = |ns: &str| -> Vec<(String, String)> {
+        let api: Api<ConfigMap> = Api::namespaced(one.clone(), ns);
+        let mut v: Vec<(String, String)> = rt
+            .block_on(api.list(&Default::default()))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|c| (c.metadata.name.unwrap(), c.metadata.uid.unwrap()))
+            .filter(|(n, _)| n != "kube-root-ca.crt")
+            .collect();
+        v.sort();
+        v
+    };
+    let kept_a = uids(&ns_a);
+    // The second commit changes all 300 objects; SIGTERM comes while they are applied.
+    repo.overlay("a", 0..150, "2");
+    repo.overlay("b", 0..150, "2");
+    let second = repo.push("second");
+    assert_eq!(serve.deliver_push(&repo, &first, &second), 202);
+    wait_for("the sync to start", Duration::from_secs(30), || {
+        values(&rt, &one, &ns_a).contains(&"2".to_string())
+            || values(&rt, &one, &ns_b).contains(&"2".to_string())
+    });
+    let term = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(s) = serve.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            term.elapsed() < Duration::from_secs(30),
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("exited {exit:?} {:?} after SIGTERM", term.elapsed());
+    assert!(exit.success(), "{exit:?}\n{}", serve.log());
+    drop(serve);
+    let restarted = Serve::start(&repo, state.path(), &options);
+    wait_for(
+        "convergence after the restart",
+        Duration::from_secs(120),
+        || {
+            values(&rt, &one, &ns_a) == vec!["2".to_string(); 150]
+                && values(&rt, &one, &ns_b) == vec!["2".to_string(); 150]
+        },
+    );
+    assert_eq!(
+        uids(&ns_a),
+        kept_a,
+        "no kept object was deleted and created again"
+    );
+    wait_for("the commit recorded", Duration::from_secs(30), || {
+        synced_commit(&rt, &one, &repo.target("a")).as_deref() == Some(second.as_str())
+    });
+    drop(restarted);
+}
