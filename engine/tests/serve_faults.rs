@@ -354,3 +354,172 @@ fn sigterm_during_a_sync_of_300_objects_exits_0_and_a_restart_converges_keeping_
     });
     drop(restarted);
 }
+
+/// A Deployment that never becomes available (the clusters have no nodes): a sync that
+/// waits for health waits for as long as it is allowed.
+fn never_ready(ns: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stuck\n  namespace: {ns}\n\
+         spec:\n  selector: {{matchLabels: {{app: stuck}}}}\n  template:\n    metadata: {{labels: {{app: stuck}}}}\n\
+         \x20   spec: {{containers: [{{name: c, image: registry.invalid/none:1}}]}}\n"
+    )
+}
+
+/// Rewrites the repository's keelson.yaml: `sync` for target `a` (and `b`).
+fn with_sync(repo: &Repo, targets: &[&str], sync: &str) {
+    let mut text = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
+    for t in targets {
+        text = text.replacen(
+            &format!("path: {t}\n"),
+            &format!("path: {t}\n  sync: {sync}\n"),
+            1,
+        );
+    }
+    repo.work.write("keelson.yaml", &text);
+}
+
+fn row<'a>(rows: &'a [Value], target: &str, cluster: &str) -> Option<&'a Value> {
+    rows.iter()
+        .find(|r| r["target"] == target && r["cluster"] == cluster)
+}
+
+#[test]
+fn a_lease_taken_away_mid_sync_stops_the_old_owner_and_the_new_owners_commit_stands() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{ListParams, Patch, PatchParams};
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    let repo = Repo::new("fence");
+    let leases = repo.ns("leases");
+    let ns_api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(one.clone());
+    rt.block_on(ns_api.create(
+        &Default::default(),
+        &serde_json::from_value(serde_json::json!({"metadata": {"name": leases}})).unwrap(),
+    ))
+    .unwrap();
+    with_sync(&repo, &["a"], "{wait: true, timeout: 5m}");
+    repo.overlay("a", 0..2, "1");
+    let stuck = never_ready(&repo.ns("a"));
+    let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
+    repo.work
+        .write("a/objects.yaml", &format!("{objects}---\n{stuck}"));
+    repo.overlay("b", 0..1, "1");
+    let c1 = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.extra = format!(
+        "leases: {{kubeconfig: {{context: e2e-1, path: {}}}, namespace: {leases}, duration: 3s}}\n",
+        options.kubeconfig.display()
+    );
+    options.identity = Some("old-owner".into());
+    let serve = Serve::start(&repo, state.path(), &options);
+    let target = repo.target("a");
+    wait_for(
+        "target a waiting for health on one",
+        Duration::from_secs(60),
+        || {
+            row(&serve.targets(), &target, "one").is_some_and(|r| r["phase"] == "syncing")
+                && synced_commit(&rt, &one, &target).as_deref() == Some(c1.as_str())
+        },
+    );
+    // The test takes cluster one's Lease, as a new owner would.
+    let lease_api: Api<Lease> = Api::namespaced(one.clone(), &leases);
+    let lease =
+        rt.block_on(lease_api.list(&ListParams::default().labels("keelson.dev/lease=cluster")))
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|l| {
+                l.metadata.annotations.as_ref().is_some_and(|a| {
+                    a.get("keelson.dev/cluster").map(String::as_str) == Some("one")
+                })
+            })
+            .expect("cluster one's lease");
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let taken = Instant::now();
+    rt.block_on(lease_api.patch(
+        lease.metadata.name.as_deref().unwrap(),
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {
+            "holderIdentity": "new-owner", "leaseDurationSeconds": 600,
+            "acquireTime": now, "renewTime": now}})),
+    ))
+    .unwrap();
+    // The new owner records its own commit on the target's parent.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(one.clone(), "keelson-system");
+    rt.block_on(secrets.patch(
+        &format!("keelson-{target}"),
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+            "keelson.dev/last-synced-commit": "new-owner-commit"}}})),
+    ))
+    .unwrap();
+    // The old owner stops its wait at once, and says why.
+    wait_for("the old owner to stop", Duration::from_secs(15), || {
+        row(&serve.targets(), &target, "one").is_some_and(|r| r["reason"] == "fenced")
+    });
+    eprintln!("stopped {:?} after the lease was taken", taken.elapsed());
+    let message = row(&serve.targets(), &target, "one").unwrap()["message"].clone();
+    assert!(
+        message.as_str().unwrap().contains("no longer holds"),
+        "{message}"
+    );
+    // A later commit goes to cluster two, which it still owns, and nowhere on cluster one.
+    // (Target a still waits on cluster two, so target b shows it.)
+    repo.overlay("b", 0..1, "2");
+    let c2 = repo.push("second");
+    assert_eq!(serve.deliver_push(&repo, &c1, &c2), 202);
+    let ns_b = repo.ns("b");
+    wait_for(
+        "cluster two to get the second commit",
+        Duration::from_secs(60),
+        || values(&rt, &two, &ns_b) == ["2"],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        values(&rt, &one, &ns_b),
+        ["1"],
+        "nothing written to cluster one"
+    );
+    let b_one = row(&serve.targets(), &repo.target("b"), "one").cloned();
+    assert_eq!(b_one.unwrap()["phase"], "elsewhere");
+    assert_eq!(
+        synced_commit(&rt, &one, &target).as_deref(),
+        Some("new-owner-commit"),
+        "the new owner's record stands"
+    );
+}
+
+#[test]
+fn the_operators_wait_cap_bounds_a_repositorys_timeout() {
+    let rt = runtime();
+    let repo = Repo::new("cap");
+    with_sync(&repo, &["a"], "{wait: true, timeout: 1h}");
+    repo.overlay("a", 0..1, "1");
+    let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
+    repo.work.write(
+        "a/objects.yaml",
+        &format!("{objects}---\n{}", never_ready(&repo.ns("a"))),
+    );
+    repo.overlay("b", 0..1, "1");
+    repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.extra = "limits: {maxWait: 3s}\n".into();
+    let serve = Serve::start(&repo, state.path(), &options);
+    let target = repo.target("a");
+    let started = Instant::now();
+    wait_for("the capped wait to end", Duration::from_secs(60), || {
+        row(&serve.targets(), &target, "one").is_some_and(|r| r["reason"] == "health")
+    });
+    let message = row(&serve.targets(), &target, "one").unwrap()["message"].clone();
+    assert!(
+        message.as_str().unwrap().contains("not healthy after 3s"),
+        "{message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(40));
+    let _ = rt;
+}

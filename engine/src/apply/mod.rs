@@ -329,7 +329,7 @@ pub async fn sync(
 
     if options.wait {
         let all: Vec<&Desired> = first.iter().chain(rest.iter()).collect();
-        wait_healthy(cluster, &all, options.timeout).await?;
+        wait_healthy(cluster, &all, options.timeout, fence).await?;
     }
     Ok(Report {
         plan,
@@ -546,7 +546,7 @@ async fn wait_established(
         .iter()
         .filter(|d| d.kind == "CustomResourceDefinition")
         .collect();
-    wait_healthy(cluster, &crds, timeout).await
+    wait_healthy(cluster, &crds, timeout, None).await
 }
 
 /// Polls the objects until every one is healthy; a failed one ends the wait at once.
@@ -554,10 +554,13 @@ async fn wait_healthy(
     cluster: &Cluster,
     objects: &[&Desired],
     timeout: Duration,
+    fence: Option<&Fence>,
 ) -> Result<(), SyncError> {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(100);
     loop {
+        // A replica that lost the cluster stops waiting: the new owner waits for itself.
+        Fence::check(fence, &cluster.name, "waiting for health")?;
         let mut pending = Vec::new();
         for d in objects {
             let Some(api) = d.api(&cluster.client) else {
