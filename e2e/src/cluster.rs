@@ -17,6 +17,10 @@ pub struct Cluster {
     controller_manager: Option<Supervised>,
     apiserver: Supervised,
     etcd: Supervised,
+    /// How the API server and etcd were started, to signal or start them again.
+    apiserver_command: (PathBuf, Vec<String>),
+    etcd_program: PathBuf,
+    restarts: usize,
 }
 
 fn write(path: &Path, text: &str) -> Result<(), HarnessError> {
@@ -92,6 +96,7 @@ impl Cluster {
             &apiserver_args,
             &dir.join("kube-apiserver.log"),
         )?;
+        let apiserver_command = (bins.apiserver.clone(), apiserver_args);
 
         Ok(Cluster {
             name: name.to_string(),
@@ -101,6 +106,9 @@ impl Cluster {
             controller_manager: None,
             apiserver,
             etcd,
+            apiserver_command,
+            etcd_program: bins.etcd.clone(),
+            restarts: 0,
         })
     }
 
@@ -212,6 +220,41 @@ impl Cluster {
             cluster: self.name.clone(),
             message: e.to_string(),
         })
+    }
+
+    /// Kills the API server outright (SIGKILL: no graceful shutdown), as a crash would.
+    pub fn kill_apiserver(&mut self) -> Result<(), HarnessError> {
+        self.apiserver.signal(&self.apiserver_command.0, "KILL")?;
+        self.apiserver.wait_exit(Duration::from_secs(10));
+        Ok(())
+    }
+
+    /// Starts the API server again, on the same port and the same etcd, and waits for it.
+    pub async fn restart_apiserver(&mut self, timeout: Duration) -> Result<(), HarnessError> {
+        self.restarts += 1;
+        let (program, args) = &self.apiserver_command;
+        self.apiserver = Supervised::spawn(
+            &format!(
+                "kube-apiserver of {} (restart {})",
+                self.name, self.restarts
+            ),
+            program,
+            args,
+            &self
+                .dir
+                .join(format!("kube-apiserver.restart-{}.log", self.restarts)),
+        )?;
+        self.wait_ready(timeout).await
+    }
+
+    /// Stops etcd (SIGSTOP: its connections stay open and nothing answers) until
+    /// [`Cluster::resume_etcd`].
+    pub fn pause_etcd(&self) -> Result<(), HarnessError> {
+        self.etcd.signal(&self.etcd_program, "STOP")
+    }
+
+    pub fn resume_etcd(&self) -> Result<(), HarnessError> {
+        self.etcd.signal(&self.etcd_program, "CONT")
     }
 
     /// The API server's log, for debugging a failed test.

@@ -194,6 +194,12 @@ impl ControlPlane {
         &self.kubeconfig
     }
 
+    /// A cluster by context name, to break it on purpose (tests with a control plane of
+    /// their own: the shared one is shared).
+    pub fn cluster_mut(&mut self, context: &str) -> Option<&mut Cluster> {
+        self.clusters.iter_mut().find(|c| c.name() == context)
+    }
+
     /// The clusters, in context order.
     pub fn clusters(&self) -> &[Cluster] {
         &self.clusters

@@ -93,6 +93,43 @@ impl Supervised {
         }
     }
 
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`, …) to the server itself, not its watchdog:
+    /// the watchdog's child whose process name is `program`'s file name.
+    pub fn signal(&self, program: &Path, signal: &str) -> Result<(), HarnessError> {
+        let comm: String = program
+            .file_name()
+            .map(|n| n.to_string_lossy().chars().take(15).collect())
+            .unwrap_or_default();
+        let status = Command::new("pkill")
+            .arg(format!("-{signal}"))
+            .args(["-P", &self.child.id().to_string(), "-x", &comm])
+            .status()
+            .map_err(|e| HarnessError::Io {
+                what: format!("signalling {}", self.name),
+                source: e,
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::Io {
+                what: format!("signalling {}", self.name),
+                source: std::io::Error::other(format!("pkill -{signal} found no {comm}")),
+            })
+        }
+    }
+
+    /// Waits (bounded) for the process to exit, e.g. after [`Supervised::signal`].
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// The log file of the process.
     pub fn log(&self) -> &Path {
         &self.log

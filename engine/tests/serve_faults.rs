@@ -523,3 +523,117 @@ fn the_operators_wait_cap_bounds_a_repositorys_timeout() {
     assert!(started.elapsed() < Duration::from_secs(40));
     let _ = rt;
 }
+
+/// A control plane of the test's own (one cluster, `e2e-1`): these tests break it.
+fn private_cluster() -> keelson_e2e::ControlPlane {
+    keelson_e2e::ControlPlane::start(keelson_e2e::Options {
+        clusters: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Target `<id>-a` on the private cluster only, with `n` ConfigMaps of value `v`.
+fn single_cluster_repo(prefix: &str, n: usize, v: &str) -> Repo {
+    let repo = Repo::new(prefix);
+    repo.work.write(
+        "keelson.yaml",
+        &format!(
+            "clusters:\n- name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-1}}\n\
+             targets:\n- name: {}\n  path: a\n  clusterSelector: {{all: \"yes\"}}\n",
+            repo.target("a")
+        ),
+    );
+    repo.overlay("a", 0..n, v);
+    repo
+}
+
+fn uids(rt: &tokio::runtime::Runtime, c: &kube::Client, ns: &str) -> Vec<(String, String)> {
+    let api: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+    let mut v: Vec<(String, String)> = rt
+        .block_on(api.list(&Default::default()))
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| (c.metadata.name.unwrap(), c.metadata.uid.unwrap()))
+        .filter(|(n, _)| n != "kube-root-ca.crt")
+        .collect();
+    v.sort();
+    v
+}
+
+/// Syncs 300 objects, changes them all, breaks the cluster with `fault` once the second
+/// sync is writing, and checks that the engine converges without recreating anything.
+/// `fails`: the fault must make an attempt fail (a refused connection does; a stalled etcd
+/// only holds requests until it answers again).
+fn converges_through(
+    prefix: &str,
+    fails: bool,
+    fault: impl FnOnce(&mut keelson_e2e::ControlPlane),
+) {
+    let mut cp = private_cluster();
+    let rt = runtime();
+    let c = rt.block_on(cp.cluster("e2e-1").unwrap().client()).unwrap();
+    let repo = single_cluster_repo(prefix, 300, "1");
+    let first = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.kubeconfig = cp.kubeconfig().to_path_buf();
+    let serve = Serve::start(&repo, state.path(), &options);
+    let ns = repo.ns("a");
+    wait_for("the first commit", Duration::from_secs(120), || {
+        values(&rt, &c, &ns).len() == 300
+    });
+    let kept = uids(&rt, &c, &ns);
+    repo.overlay("a", 0..300, "2");
+    let second = repo.push("second");
+    assert_eq!(serve.deliver_push(&repo, &first, &second), 202);
+    wait_for("the second sync to write", Duration::from_secs(30), || {
+        values(&rt, &c, &ns).iter().any(|v| v == "2")
+    });
+    let broken = Instant::now();
+    fault(&mut cp);
+    eprintln!("cluster back {:?} after the fault began", broken.elapsed());
+    let c = rt.block_on(cp.cluster("e2e-1").unwrap().client()).unwrap();
+    wait_for(
+        "convergence after the fault",
+        Duration::from_secs(120),
+        || {
+            values(&rt, &c, &ns) == vec!["2".to_string(); 300]
+                && synced_commit(&rt, &c, &repo.target("a")).as_deref() == Some(second.as_str())
+        },
+    );
+    eprintln!("converged {:?} after the fault began", broken.elapsed());
+    assert_eq!(uids(&rt, &c, &ns), kept, "nothing pruned or recreated");
+    let failures = serve.metric(&format!(
+        "keelson_sync_results_total{{target=\"{}\",cluster=\"one\",outcome=\"failure\"}}",
+        repo.target("a")
+    ));
+    eprintln!("failed attempts: {failures}");
+    if fails {
+        assert!(failures >= 1.0, "the fault hit a sync: {}", serve.log());
+    }
+    assert!(!serve.log().contains("panicked"), "{}", serve.log());
+}
+
+#[test]
+fn the_api_server_killed_mid_apply_then_restarted_on_the_same_etcd_converges() {
+    converges_through("apikill", true, |cp| {
+        let cluster = cp.cluster_mut("e2e-1").unwrap();
+        cluster.kill_apiserver().unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        runtime()
+            .block_on(cluster.restart_apiserver(Duration::from_secs(90)))
+            .unwrap();
+    });
+}
+
+#[test]
+fn etcd_stopped_for_20_s_mid_apply_converges() {
+    converges_through("etcdstop", false, |cp| {
+        let cluster = cp.cluster_mut("e2e-1").unwrap();
+        cluster.pause_etcd().unwrap();
+        std::thread::sleep(Duration::from_secs(20));
+        cluster.resume_etcd().unwrap();
+    });
+}
