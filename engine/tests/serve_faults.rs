@@ -637,3 +637,94 @@ fn etcd_stopped_for_20_s_mid_apply_converges() {
         cluster.resume_etcd().unwrap();
     });
 }
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Pushes to 20 targets, one commit a second, for `KEELSON_SOAK_SECS` (default 120; the
+/// figures in BENCHMARKS.md come from a 2-hour run). After a warm-up quarter, resident
+/// memory and open descriptors stay within 10 % of where they were.
+#[test]
+fn a_soak_of_pushes_to_20_targets_keeps_memory_and_descriptors_flat() {
+    let secs: u64 = std::env::var("KEELSON_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("soak");
+    let names: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+    let mut config = String::from(
+        "clusters:\n- name: one\n  labels: {all: \"yes\"}\n  kubeconfig: {context: e2e-1}\n\
+         - name: two\n  labels: {all: \"yes\"}\n  kubeconfig: {context: e2e-2}\ntargets:\n",
+    );
+    for n in &names {
+        config.push_str(&format!(
+            "- name: {}\n  path: {n}\n  clusterSelector: {{all: \"yes\"}}\n",
+            repo.target(n)
+        ));
+        repo.overlay(n, 0..3, "0");
+    }
+    repo.work.write("keelson.yaml", &config);
+    let mut before = repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&repo, state.path(), &EngineOptions::new());
+    let pid = serve.child.id();
+    let last_ns = repo.ns(&names[19]);
+    wait_for("the first commit", Duration::from_secs(120), || {
+        values(&rt, &one, &last_ns) == ["0", "0", "0"]
+    });
+    let started = Instant::now();
+    let (mut rss, mut fds) = (Vec::new(), Vec::new());
+    let mut round = 0u64;
+    let mut last_sample = Instant::now();
+    while started.elapsed() < Duration::from_secs(secs) {
+        round += 1;
+        let n = &names[(round % 20) as usize];
+        repo.overlay(n, 0..3, &round.to_string());
+        let after = repo.push(&format!("round {round}"));
+        assert_eq!(serve.deliver_push(&repo, &before, &after), 202);
+        before = after;
+        if last_sample.elapsed() >= Duration::from_secs(2) {
+            rss.push(proc_kib(pid, "VmRSS"));
+            fds.push(open_fds(pid) as u64);
+            last_sample = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let n = &names[(round % 20) as usize];
+    let ns = repo.ns(n);
+    wait_for("the last push", Duration::from_secs(60), || {
+        values(&rt, &one, &ns) == vec![round.to_string(); 3]
+    });
+    let quarter = rss.len() / 4;
+    assert!(quarter >= 2, "too few samples: {}", rss.len());
+    let (rss_warm, rss_end) = (
+        median(rss[quarter..2 * quarter].to_vec()),
+        median(rss[rss.len() - quarter..].to_vec()),
+    );
+    let (fds_warm, fds_end) = (
+        median(fds[quarter..2 * quarter].to_vec()),
+        median(fds[fds.len() - quarter..].to_vec()),
+    );
+    eprintln!(
+        "soak: {round} pushes in {:?}; RSS {} → {} MiB, open fds {fds_warm} → {fds_end} (medians after warm-up, at the end)",
+        started.elapsed(),
+        rss_warm / 1024,
+        rss_end / 1024
+    );
+    assert!(rss_end * 10 <= rss_warm * 11, "RSS grew: {rss:?}");
+    assert!(
+        fds_end * 10 <= fds_warm * 11 + 10,
+        "descriptors grew: {fds:?}"
+    );
+}

@@ -64,8 +64,8 @@ pub struct Engine {
     shard: Shard,
     /// GitHub commit statuses, sent in order per context without holding up syncs.
     statuses: Option<Statuses>,
-    /// Gate verdicts per (target, commit).
-    gates: Mutex<HashMap<(String, String), gate::Verdict>>,
+    /// The gate verdict of each target's latest gated commit: (commit, verdict).
+    gates: Mutex<HashMap<(usize, String), (String, gate::Verdict)>>,
     /// Names this replica in Events and statuses.
     pub identity: String,
     /// Set when shutdown begins.
@@ -118,14 +118,18 @@ pub struct Extras {
 /// Status senders: a context always goes to the same worker, so its statuses keep their
 /// order (pending before success); different contexts go out in parallel.
 struct Statuses {
-    workers: Vec<mpsc::UnboundedSender<(String, String, CommitStatus)>>,
+    workers: Vec<mpsc::Sender<(String, String, CommitStatus)>>,
 }
+
+/// Statuses waiting per sender; past it (GitHub down or slow for long) new ones are dropped
+/// rather than held in memory: each is superseded by the next sync's anyway.
+const STATUS_BACKLOG: usize = 512;
 
 impl Statuses {
     fn start(reporter: StatusReporter) -> Self {
         let workers = (0..4)
             .map(|_| {
-                let (tx, mut rx) = mpsc::unbounded_channel::<(String, String, CommitStatus)>();
+                let (tx, mut rx) = mpsc::channel::<(String, String, CommitStatus)>(STATUS_BACKLOG);
                 let reporter = reporter.clone();
                 tokio::spawn(async move {
                     while let Some((repo, sha, status)) = rx.recv().await {
@@ -145,7 +149,14 @@ impl Statuses {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         status.context.hash(&mut h);
         let i = (h.finish() as usize) % self.workers.len();
-        let _ = self.workers[i].send((repo.to_string(), sha.to_string(), status));
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.workers[i].try_send((repo.to_string(), sha.to_string(), status))
+        {
+            tracing::warn!(
+                repository = repo,
+                "commit status dropped: {STATUS_BACKLOG} already waiting"
+            );
+        }
     }
 }
 
@@ -353,6 +364,50 @@ impl Engine {
         }
     }
 
+    /// Drops what is kept per target or cluster for targets and clusters no repository's
+    /// current commit has any more: board rows and series, backoffs, gate verdicts.
+    fn forget_removed(&self) {
+        let currents: Vec<(usize, Arc<Current>)> = (0..self.repos.len())
+            .filter_map(|i| self.current(i).map(|c| (i, c)))
+            .collect();
+        let pairs: BTreeSet<(String, String)> = currents
+            .iter()
+            .flat_map(|(_, c)| {
+                c.project
+                    .targets
+                    .iter()
+                    .flat_map(|t| {
+                        c.project
+                            .clusters_of(t)
+                            .into_iter()
+                            .map(|cl| (t.name.clone(), cl.name.clone()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.board.retain(&pairs);
+        let configured: BTreeSet<String> = currents
+            .iter()
+            .flat_map(|(_, c)| c.project.clusters.iter().map(|cl| format!("{cl:?}")))
+            .collect();
+        self.clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|k, _| configured.contains(k));
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|k, _| pairs.contains(k));
+        self.gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(repo, target), _| {
+                currents
+                    .iter()
+                    .any(|(i, c)| i == repo && c.project.target(target).is_some())
+            });
+    }
+
     /// Every cluster named by the current commit of any repository.
     fn known_clusters(&self) -> BTreeSet<String> {
         (0..self.repos.len())
@@ -454,6 +509,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(current.clone());
         self.shard.set_clusters(self.known_clusters());
+        self.forget_removed();
         {
             let _g = span.enter();
             tracing::info!(targets = ?affected, "commit touches targets");
@@ -713,13 +769,14 @@ impl Engine {
     ) -> bool {
         let repository = self.repos[job.key.0].watched.spec.url.to_string();
         let commit = current.commit.to_string();
-        let key = (target.name.clone(), commit.clone());
+        let key = job.key.clone();
         let known = self
             .gates
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
-            .cloned();
+            .filter(|(c, _)| *c == commit)
+            .map(|(_, v)| v.clone());
         let mark = |phase: Phase, message: &str| {
             for c in clusters {
                 self.board.update(&repository, &target.name, &c.name, |r| {
@@ -741,7 +798,7 @@ impl Engine {
                     self.gates
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .insert(key, v.clone());
+                        .insert(key, (commit.clone(), v.clone()));
                 }
                 verdict
             }

@@ -63,6 +63,8 @@ struct Inner {
     waiting: HashMap<TargetKey, Job>,
     order: VecDeque<TargetKey>,
     running: HashSet<TargetKey>,
+    /// Jobs due later, one per target (retries and window ends fold together), with when.
+    later: HashMap<TargetKey, (Job, tokio::time::Instant)>,
     closed: bool,
 }
 
@@ -104,12 +106,54 @@ impl Queue {
     }
 
     /// Adds `job` after `delay` (retries, sync windows).
+    /// A target has at most one job due later: a second one folds into it and keeps the
+    /// earlier time, so retry chains never multiply however often a target fails.
     pub fn push_later(&self, job: Job, delay: std::time::Duration) {
-        let queue = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            queue.push(job);
-        });
+        let at = tokio::time::Instant::now() + delay;
+        let key = job.key.clone();
+        let timer = {
+            let mut inner = self.lock();
+            if inner.closed {
+                return;
+            }
+            match inner.later.get_mut(&key) {
+                Some((pending, due)) => {
+                    pending.absorb(job);
+                    let sooner = at < *due;
+                    *due = (*due).min(at);
+                    sooner
+                }
+                None => {
+                    inner.later.insert(key.clone(), (job, at));
+                    true
+                }
+            }
+        };
+        if timer {
+            let queue = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                // A timer that finds the job gone (taken by a sooner one) or not yet due
+                // (taken, then a later job came) leaves it to that job's own timer.
+                let due = {
+                    let mut inner = queue.lock();
+                    match inner.later.get(&key) {
+                        Some((_, due)) if *due <= tokio::time::Instant::now() => {
+                            inner.later.remove(&key).map(|(job, _)| job)
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(job) = due {
+                    queue.push(job);
+                }
+            });
+        }
+    }
+
+    /// Jobs due later (one per target at most).
+    pub fn delayed(&self) -> usize {
+        self.lock().later.len()
     }
 
     /// Jobs waiting (not running).
@@ -161,6 +205,7 @@ impl Queue {
             inner.closed = true;
             inner.waiting.clear();
             inner.order.clear();
+            inner.later.clear();
         }
         self.notify.notify_waiters();
     }
@@ -169,6 +214,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn job(target: &str, commit: &str, reason: Reason) -> Job {
         Job {
@@ -238,5 +284,25 @@ mod tests {
         assert!(!q.push(job("b", "c1", Reason::Commit)));
         assert!(q.next().await.is_some());
         assert!(q.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jobs_due_later_fold_into_one_per_target_at_the_earliest_time() {
+        let q = Queue::default();
+        for i in 0..100 {
+            q.push_later(job("a", "c1", Reason::Retry), Duration::from_secs(10 + i));
+        }
+        q.push_later(job("a", "c2", Reason::Retry), Duration::from_secs(5));
+        q.push_later(job("b", "c1", Reason::Retry), Duration::from_secs(60));
+        assert_eq!(q.delayed(), 2, "one per target, however many retries");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(q.depth(), 1);
+        let got = q.next().await.unwrap();
+        assert_eq!((got.key.1.as_str(), got.commit.as_str()), ("a", "c2"));
+        q.done(&got.key);
+        // The 100 later timers of "a" find nothing to do.
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        assert_eq!(q.depth(), 1, "only b");
+        assert_eq!(q.delayed(), 0);
     }
 }

@@ -2,7 +2,7 @@
 //! and as Prometheus metrics. Memory only; the durable state (the last synced commit) is
 //! in the clusters, on each target's ApplySet parent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
@@ -141,6 +141,26 @@ impl Board {
         self.rows()
             .get(&(target.to_string(), cluster.to_string()))
             .and_then(|r| r.synced_commit.clone())
+    }
+
+    /// Forgets every (target, cluster) not in `keep`: rows and metric series of targets
+    /// removed from their repository, or of clusters a target no longer selects. (A
+    /// process that runs for months must not keep them.)
+    pub fn retain(&self, keep: &BTreeSet<(String, String)>) {
+        self.rows().retain(|k, _| keep.contains(k));
+        let pair = |t: &String, c: &String| keep.contains(&(t.clone(), c.clone()));
+        self.results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(t, c, _), _| pair(t, c));
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(t, c, _), _| pair(t, c));
+        self.durations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(t, c), _| pair(t, c));
     }
 
     /// Every row, sorted by target then cluster.

@@ -267,6 +267,9 @@ fn touching(inputs: &Inputs, target_path: &Path, changes: &[PathChange]) -> Vec<
     reasons
 }
 
+/// Bytes of rendered outputs one repository's cache keeps (most recently used first).
+pub const OUTPUT_BYTES: u64 = 128 * 1024 * 1024;
+
 /// The render cache of one repository: per commit, what each target's render read; per
 /// input hash, the rendered objects. Plain JSON files, safe to delete at any time.
 #[derive(Debug, Clone)]
@@ -388,27 +391,31 @@ impl RenderCache {
             out.targets.insert(target.name.clone(), r);
         }
         self.save_inputs(snapshot.commit(), &out.inputs());
-        self.prune(256, 16 * 1024);
+        self.prune(256, 16 * 1024, OUTPUT_BYTES);
         out
     }
 
-    /// Keeps the `commits` most recent commit records and `outputs` most recently used
-    /// outputs; older ones are deleted.
-    pub fn prune(&self, commits: usize, outputs: usize) {
-        for (dir, keep) in [("commits", commits), ("outputs", outputs)] {
+    /// Keeps the `commits` most recent commit records, and the most recently used outputs
+    /// up to `outputs` files and `bytes` bytes in all; older ones are deleted.
+    pub fn prune(&self, commits: usize, outputs: usize, bytes: u64) {
+        for (dir, keep, budget) in [("commits", commits, u64::MAX), ("outputs", outputs, bytes)] {
             let Ok(read) = std::fs::read_dir(self.dir.join(dir)) else {
                 continue;
             };
-            let mut files: Vec<(std::time::SystemTime, PathBuf)> = read
+            let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = read
                 .filter_map(|e| e.ok())
-                .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some((m.modified().ok()?, m.len(), e.path()))
+                })
                 .collect();
-            if files.len() <= keep {
-                continue;
-            }
             files.sort_by_key(|f| std::cmp::Reverse(f.0));
-            for (_, path) in files.into_iter().skip(keep) {
-                let _ = std::fs::remove_file(path);
+            let mut total = 0u64;
+            for (i, (_, len, path)) in files.into_iter().enumerate() {
+                total = total.saturating_add(len);
+                if i >= keep || total > budget {
+                    let _ = std::fs::remove_file(path);
+                }
             }
         }
     }
@@ -670,11 +677,29 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(15));
         }
         assert!(cache.output("k0").is_some()); // used: now the most recent
-        cache.prune(10, 2);
+        cache.prune(10, 2, u64::MAX);
         let left: Vec<bool> = (0..5)
             .map(|i| cache.output(&format!("k{i}")).is_some())
             .collect();
         assert_eq!(left, [true, false, false, false, true]);
+    }
+
+    #[test]
+    fn prune_keeps_outputs_within_the_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RenderCache::new(dir.path().to_path_buf(), RenderOptions::default());
+        let mut obj = serde_json::Map::new();
+        obj.insert("data".into(), "x".repeat(1000).into());
+        for i in 0..5 {
+            cache.save_output(&format!("k{i}"), &vec![obj.clone()]);
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        // Room for two of the ~1 KB outputs: the two most recent stay.
+        cache.prune(10, 100, 2500);
+        let left: Vec<bool> = (0..5)
+            .map(|i| cache.output(&format!("k{i}")).is_some())
+            .collect();
+        assert_eq!(left, [false, false, false, true, true]);
     }
 
     #[test]
