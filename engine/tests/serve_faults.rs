@@ -418,10 +418,18 @@ fn a_lease_taken_away_mid_sync_stops_the_old_owner_and_the_new_owners_commit_sta
         "target a waiting for health on one",
         Duration::from_secs(60),
         || {
+            let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+                Api::namespaced(one.clone(), &repo.ns("a"));
             row(&serve.targets(), &target, "one").is_some_and(|r| r["phase"] == "syncing")
-                && synced_commit(&rt, &one, &target).as_deref() == Some(c1.as_str())
+                && rt
+                    .block_on(deployments.get_opt("stuck"))
+                    .ok()
+                    .flatten()
+                    .is_some()
         },
     );
+    // Waiting for health: the commit is not recorded until the objects are healthy.
+    assert_eq!(synced_commit(&rt, &one, &target), None);
     // The test takes cluster one's Lease, as a new owner would.
     let lease_api: Api<Lease> = Api::namespaced(one.clone(), &leases);
     let lease =

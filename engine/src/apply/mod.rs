@@ -315,21 +315,35 @@ pub async fn sync(
             record.insert(key, applied);
         }
     }
-    Fence::check(fence, &cname, "recording the synced commit")?;
-    write_parent(
+    // With a wait, the commit is recorded only once the objects are healthy: a commit on
+    // the parent means "synced", and a retry after a failed wait must not take it so.
+    Fence::check(fence, &cname, "recording the inventory")?;
+    let parent_version = write_parent(
         cluster,
         target,
         &final_gks,
         &final_ns,
-        options.commit.as_deref(),
+        options.commit.as_deref().filter(|_| !options.wait),
         Some(&record),
         parent_version,
     )
     .await?;
-
     if options.wait {
         let all: Vec<&Desired> = first.iter().chain(rest.iter()).collect();
         wait_healthy(cluster, &all, options.timeout, fence).await?;
+        if options.commit.is_some() {
+            Fence::check(fence, &cname, "recording the synced commit")?;
+            write_parent(
+                cluster,
+                target,
+                &final_gks,
+                &final_ns,
+                options.commit.as_deref(),
+                Some(&record),
+                Some(parent_version),
+            )
+            .await?;
+        }
     }
     Ok(Report {
         plan,
