@@ -2,7 +2,6 @@
 //! point that renders a target whichever renderer it asks for.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub use keelson_render::*;
 
@@ -55,23 +54,22 @@ fn external_kustomize(
     let bin = std::env::var_os("KEELSON_KUSTOMIZE")
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "kustomize".into());
-    // The child sees no more of the engine's environment than it needs to run.
-    let mut cmd = Command::new(&bin);
-    cmd.arg("build").arg(&on_disk).env_clear();
-    for keep in ["PATH", "HOME"] {
-        if let Some(v) = std::env::var_os(keep) {
-            cmd.env(keep, v);
-        }
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| fail(format!("running {}: {e}", bin.to_string_lossy())))?;
-    if !out.status.success() {
-        return Err(fail(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    // The child sees no more of the engine's environment than it needs to run, and the
+    // directory comes after `--`.
+    let args = [
+        "build".to_string(),
+        "--".to_string(),
+        on_disk.display().to_string(),
+    ];
+    let stdout = crate::render::tool::run(
+        std::path::Path::new(&bin),
+        &args,
+        b"",
+        &[],
+        crate::render::tool::TIMEOUT,
+    )
+    .map_err(fail)?;
+    let text = String::from_utf8_lossy(&stdout);
     let docs = crate::yaml::documents(&text).map_err(|e| fail(e.to_string()))?;
     Ok(docs
         .into_iter()

@@ -279,3 +279,50 @@ fn helm_charts_without_helm_fail_clearly() {
         "{msg}"
     );
 }
+
+/// A `releaseName` (or namespace) that helm would read as a flag is refused before helm
+/// runs: `--post-renderer=…` would otherwise run a command of the repository's choosing.
+#[test]
+fn a_helm_value_that_is_a_flag_is_refused_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = dir.path().join("post.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch {}\ncat\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("charts/demo")).unwrap();
+    std::fs::write(
+        dir.path().join("charts/demo/Chart.yaml"),
+        "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kustomize-helm/fake-helm.sh");
+    for (field, value) in [
+        (
+            "releaseName",
+            format!("--post-renderer={}", script.display()),
+        ),
+        ("namespace", "--kube-context=prod".to_string()),
+    ] {
+        std::fs::write(
+            dir.path().join("kustomization.yaml"),
+            format!("helmCharts:\n- name: demo\n  {field}: \"{value}\"\n"),
+        )
+        .unwrap();
+        let ours = Command::new(env!("CARGO_BIN_EXE_keelson"))
+            .arg("build")
+            .arg(dir.path())
+            .env("KEELSON_HELM", &fake)
+            .output()
+            .unwrap();
+        let msg = String::from_utf8_lossy(&ours.stderr);
+        assert!(!ours.status.success());
+        assert!(
+            msg.contains(&format!("helmCharts[0].{field}")) && msg.contains("kustomization.yaml"),
+            "{msg}"
+        );
+        assert!(!marker.exists());
+    }
+}

@@ -5,9 +5,7 @@
 //! chart home (`helm pull --untar --untardir charts/ …`). The binary is `$KEELSON_HELM`
 //! when set, else `helm` on `PATH`; without one, a `helmCharts` field is an error.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -15,6 +13,7 @@ use serde_json::{Map, Value};
 use super::RenderError;
 use super::loader::Loader;
 use super::resource::Resource;
+use super::tool;
 
 /// One `helmCharts:` entry.
 #[derive(Debug, Default, Deserialize)]
@@ -138,30 +137,48 @@ pub fn inflate(
         loader.resolve(dir, &chart_rel, true)?;
         record_tree(loader, &chart_dir, 0)?;
         let values = values(loader, dir, &chart, &chart_dir).map_err(&err)?;
+        // Every value the repository chooses goes in `--flag=value` form and the
+        // positionals after `--`: none of them can become a flag of its own (a release
+        // named `--post-renderer=…` would run a command).
+        if !chart.release_name.is_empty() && !tool::is_dns_label(&chart.release_name, 53) {
+            return Err(field_err(
+                format!("{field}.releaseName"),
+                format!(
+                    "{:?} is not a valid release name (lowercase letters, digits and '-', at most 53)",
+                    chart.release_name
+                ),
+            ));
+        }
+        if !chart.namespace.is_empty() && !tool::is_dns_label(&chart.namespace, 63) {
+            return Err(field_err(
+                format!("{field}.namespace"),
+                format!("{:?} is not a valid namespace name", chart.namespace),
+            ));
+        }
         let mut args: Vec<String> = vec!["template".into()];
         if chart.release_name.is_empty() {
             args.push("--generate-name".into());
-        } else {
-            args.push(chart.release_name.clone());
         }
-        args.push(on_disk(loader, &chart_dir).map_err(&err)?);
         if !chart.namespace.is_empty() {
-            args.extend(["--namespace".into(), chart.namespace.clone()]);
+            args.push(format!("--namespace={}", chart.namespace));
         }
         if !chart.name_template.is_empty() {
-            args.extend(["--name-template".into(), chart.name_template.clone()]);
+            args.push(format!("--name-template={}", chart.name_template));
         }
         // The (merged) values go through stdin: nothing is written to disk.
-        args.extend(["-f".into(), "-".into()]);
+        args.push("--values=-".into());
         for file in &chart.additional_values_files {
             loader.read_text(dir, file)?;
-            args.extend(["-f".into(), on_disk(loader, &dir.join(file)).map_err(&err)?]);
+            args.push(format!(
+                "--values={}",
+                on_disk(loader, &dir.join(file)).map_err(&err)?
+            ));
         }
         for v in &chart.api_versions {
-            args.extend(["--api-versions".into(), v.clone()]);
+            args.push(format!("--api-versions={v}"));
         }
         if !chart.kube_version.is_empty() {
-            args.extend(["--kube-version".into(), chart.kube_version.clone()]);
+            args.push(format!("--kube-version={}", chart.kube_version));
         }
         for (on, flag) in [
             (chart.include_crds, "--include-crds"),
@@ -173,6 +190,11 @@ pub fn inflate(
                 args.push(flag.into());
             }
         }
+        args.push("--".into());
+        if !chart.release_name.is_empty() {
+            args.push(chart.release_name.clone());
+        }
+        args.push(on_disk(loader, &chart_dir).map_err(&err)?);
         let stdout = run(&helm, &args, &values, &globals.config_home).map_err(&err)?;
         let source = chart_dir.join("templates");
         out.extend(super::accumulate::parse_resources(&stdout, &source)?);
@@ -269,36 +291,17 @@ fn deep_merge(mut base: Map<String, Value>, over: &Map<String, Value>) -> Map<St
     base
 }
 
+/// `helm template …`: a cleared environment (helm's own homes only, when configured), the
+/// tool deadline, the values on stdin.
 fn run(helm: &Path, args: &[String], values: &str, config_home: &str) -> Result<String, String> {
-    let mut cmd = Command::new(helm);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut env: Vec<(&str, std::ffi::OsString)> = Vec::new();
     if !config_home.is_empty() {
-        cmd.env("HELM_CONFIG_HOME", config_home)
-            .env("HELM_CACHE_HOME", format!("{config_home}/.cache"))
-            .env("HELM_DATA_HOME", format!("{config_home}/.data"));
+        env.push(("HELM_CONFIG_HOME", config_home.into()));
+        env.push(("HELM_CACHE_HOME", format!("{config_home}/.cache").into()));
+        env.push(("HELM_DATA_HOME", format!("{config_home}/.data").into()));
     }
-    let shown = format!("{} {}", helm.display(), args.join(" "));
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("unable to run '{shown}': {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helm that exits without reading its values only loses them: not our error.
-        let _ = stdin.write_all(values.as_bytes());
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("unable to run '{shown}': {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "'{shown}' failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    String::from_utf8(output.stdout).map_err(|_| format!("'{shown}' printed invalid UTF-8"))
+    let out = tool::run(helm, args, values.as_bytes(), &env, tool::TIMEOUT)?;
+    String::from_utf8(out).map_err(|_| format!("'{}' printed invalid UTF-8", helm.display()))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod plugins;
 mod replacements;
 mod resource;
 mod smp;
+pub mod tool;
 mod transform;
 mod vars;
 pub mod yaml;

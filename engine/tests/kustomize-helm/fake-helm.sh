@@ -9,13 +9,21 @@ template) ;;
 *) echo "fake helm: unexpected command: $*" >&2; exit 1 ;;
 esac
 shift
-release=$1; chart=$(basename "$2"); shift 2
-ns=default; crds=no
+# Flags as kustomize passes them (`--namespace NS` after the positionals) or as keelson does
+# (`--namespace=NS`, positionals after `--`).
+release=; chart=; ns=default; crds=no; positional=no
 while [ $# -gt 0 ]; do
-  case "$1" in
-  --namespace) ns=$2; shift ;;
-  --include-crds) crds=yes ;;
-  esac
+  if [ "$positional" = no ]; then
+    case "$1" in
+    --) positional=yes; shift; continue ;;
+    --namespace) ns=$2; shift 2; continue ;;
+    --namespace=*) ns=${1#--namespace=}; shift; continue ;;
+    --include-crds) crds=yes; shift; continue ;;
+    -f) shift 2; continue ;;
+    -*) shift; continue ;;
+    esac
+  fi
+  if [ -z "$release" ]; then release=$1; else chart=$(basename "$1"); fi
   shift
 done
 cat <<YAML
