@@ -48,6 +48,13 @@ pub fn generate(
             }
             let (k, v) = match line.split_once('=') {
                 Some((k, v)) => (k.to_string(), v.to_string()),
+                None if loader.env_lookups == crate::EnvLookups::Refused => {
+                    return Err(at(format!(
+                        "{env}:{}: {:?} has no '=': its value would come from the engine's environment, which keelson serve does not read",
+                        n + 1,
+                        line.trim()
+                    )));
+                }
                 None => (line.to_string(), std::env::var(line).unwrap_or_default()),
             };
             if k.trim().is_empty() || k.contains(char::is_whitespace) {

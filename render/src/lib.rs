@@ -46,6 +46,17 @@ pub enum LoadRestrictor {
     None,
 }
 
+/// Where an env file's bare `KEY` line (no `=`) takes its value from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EnvLookups {
+    /// The process environment, as `kustomize build` does on a laptop.
+    #[default]
+    Process,
+    /// Nowhere: a bare key is an error. `keelson serve` renders this way, so a repository
+    /// cannot copy the engine's environment into a ConfigMap.
+    Refused,
+}
+
 /// Output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reorder {
@@ -63,6 +74,8 @@ pub struct RenderOptions {
     pub load_restrictor: LoadRestrictor,
     /// Output order; `None` defers to the kustomization's `sortOptions`.
     pub reorder: Option<Reorder>,
+    /// Env files' bare keys.
+    pub env_lookups: EnvLookups,
 }
 
 /// The result of a render.
@@ -180,6 +193,7 @@ pub fn build(
     let loader = loader::Loader {
         fs: &recording,
         restrictor: options.load_restrictor,
+        env_lookups: options.env_lookups,
         openapi: std::sync::OnceLock::new(),
     };
     let root = fs.canonicalize(dir).map_err(|e| RenderError::Io {
@@ -285,5 +299,31 @@ mod tests {
             ..RenderOptions::default()
         };
         assert_eq!(build(&DiskFs, &root, lifted).unwrap().objects.len(), 1);
+    }
+
+    #[test]
+    fn a_bare_env_file_key_reads_the_environment_only_when_lookups_are_allowed() {
+        let fs = tree(&[
+            (
+                "kustomization.yaml",
+                "configMapGenerator:\n- name: cm\n  envs: [a.env]\n",
+            ),
+            ("a.env", "X=1\nPATH\n"),
+        ]);
+        let r = build(&fs, Path::new("/repo"), RenderOptions::default()).unwrap();
+        assert_eq!(r.objects[0]["data"]["PATH"], std::env::var("PATH").unwrap());
+        let sealed = RenderOptions {
+            env_lookups: EnvLookups::Refused,
+            ..RenderOptions::default()
+        };
+        let err = build(&fs, Path::new("/repo"), sealed)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kustomization.yaml")
+                && err.contains("a.env:2")
+                && err.contains("\"PATH\""),
+            "{err}"
+        );
     }
 }

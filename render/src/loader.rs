@@ -14,6 +14,7 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 pub struct Loader<'a> {
     pub fs: &'a dyn FileSystem,
     pub restrictor: LoadRestrictor,
+    pub env_lookups: super::EnvLookups,
     /// The build's strategic-merge schema, once a kustomization chose one (`openapi:`).
     pub openapi: std::sync::OnceLock<super::openapi::Choice>,
 }

@@ -75,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             Order::None => Reorder::None,
             Order::Legacy => Reorder::Legacy,
         }),
+        ..RenderOptions::default()
     };
     let location = match args.repo.spec()? {
         None => Location::Local(args.dir.clone()),

@@ -933,7 +933,12 @@ fn prepare(
         .snapshot(url, to, TreeMode::Objects)
         .map_err(|e| e.to_string())?;
     let project = snapshot.project().map_err(|e| e.to_string())?;
-    let cache = source.renders(url, RenderOptions::default());
+    // A repository's env files never read the engine's environment.
+    let options = RenderOptions {
+        env_lookups: crate::render::EnvLookups::Refused,
+        ..RenderOptions::default()
+    };
+    let cache = source.renders(url, options);
     let prior = from.and_then(|f| cache.inputs_at(f));
     let affected: Option<BTreeSet<String>> = match (from, prior.as_ref()) {
         (Some(f), Some(inputs)) => {
