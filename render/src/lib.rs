@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use fs::{DiskFs, FileSystem, MemFs};
 pub use hash::go_json;
+pub use loader::MAX_FILE_BYTES;
 pub use resource::Resource;
 
 /// Whether files outside a kustomization's directory may be read.

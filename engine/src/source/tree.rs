@@ -215,9 +215,7 @@ impl GitTreeFs {
     }
 
     fn blob(&self, oid: Oid) -> Option<Vec<u8>> {
-        let repo = self.repo();
-        let blob = repo.find_blob(oid).ok()?;
-        Some(blob.content().to_vec())
+        read_blob(&self.repo(), oid).ok()
     }
 
     fn relative<'p>(&self, path: &'p Path) -> io::Result<&'p Path> {
@@ -260,6 +258,23 @@ impl GitTreeFs {
     }
 }
 
+/// A blob's bytes, its size checked from the object header first: a repository's huge
+/// file is refused without being inflated into memory.
+fn read_blob(repo: &git2::Repository, oid: Oid) -> io::Result<Vec<u8>> {
+    let (size, _) = repo.odb().and_then(|o| o.read_header(oid)).map_err(git_io)?;
+    if size > crate::render::MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "file is {size} bytes, over the limit of {}",
+                crate::render::MAX_FILE_BYTES
+            ),
+        ));
+    }
+    let blob = repo.find_blob(oid).map_err(git_io)?;
+    Ok(blob.content().to_vec())
+}
+
 fn git_io(e: git2::Error) -> io::Error {
     io::Error::other(e.message().to_string())
 }
@@ -274,9 +289,7 @@ impl FileSystem for GitTreeFs {
         let r = self.resolve(rel, true).ok_or_else(not_found)?;
         match r.entry {
             Some(e) if matches!(e.kind, EntryKind::File | EntryKind::Executable) => {
-                let repo = self.repo();
-                let blob = repo.find_blob(e.oid).map_err(git_io)?;
-                Ok(blob.content().to_vec())
+                read_blob(&self.repo(), e.oid)
             }
             Some(e) if e.kind == EntryKind::Dir => Err(io::Error::new(
                 io::ErrorKind::IsADirectory,
@@ -380,19 +393,18 @@ pub fn write_tree(repo: &git2::Repository, tree: Oid, dest: &Path) -> io::Result
                 }
                 EntryKind::Submodule => std::fs::create_dir(&path)?,
                 kind => {
-                    let obj = e.to_object(repo).map_err(git_io)?;
-                    if obj.kind() != Some(ObjectType::Blob) {
+                    if e.kind() != Some(ObjectType::Blob) {
                         continue;
                     }
-                    let blob = obj.peel_to_blob().map_err(git_io)?;
+                    let content = read_blob(repo, e.id())?;
                     match kind {
                         EntryKind::Symlink => {
-                            let target = String::from_utf8_lossy(blob.content()).into_owned();
+                            let target = String::from_utf8_lossy(&content).into_owned();
                             std::os::unix::fs::symlink(target, &path)?;
                             links.push(path);
                         }
                         _ => {
-                            std::fs::write(&path, blob.content())?;
+                            std::fs::write(&path, &content)?;
                             if kind == EntryKind::Executable {
                                 use std::os::unix::fs::PermissionsExt;
                                 std::fs::set_permissions(
@@ -609,5 +621,22 @@ mod tests {
         )
         .unwrap();
         assert!(plain.on_disk(Path::new("/r@x/base")).is_err());
+    }
+
+    #[test]
+    fn a_blob_over_the_limit_is_refused_from_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path().join("r.git")).unwrap();
+        let big = repo
+            .blob(&vec![b'a'; crate::render::MAX_FILE_BYTES + 1])
+            .unwrap();
+        let tree = {
+            let mut root = repo.treebuilder(None).unwrap();
+            root.insert("big.yaml", big, 0o100644).unwrap();
+            root.write().unwrap()
+        };
+        let fs = GitTreeFs::new(repo, tree, PathBuf::from("/r@x")).unwrap();
+        let e = fs.read(Path::new("/r@x/big.yaml")).unwrap_err();
+        assert!(e.to_string().contains("over the limit"), "{e}");
     }
 }
