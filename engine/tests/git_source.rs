@@ -991,3 +991,53 @@ fn many_incremental_fetches_do_not_pile_up_packs() {
         "round 39\n"
     );
 }
+
+/// A server that answers every request with a redirect to `to` (same path).
+fn redirector(to: String) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().map_while(Result::ok) {
+            use std::io::{BufRead, Write};
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(&s).read_line(&mut line);
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: {to}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn credentials_are_not_sent_to_the_host_a_redirect_leads_to() {
+    let served = Served::new();
+    history(&served, "private");
+    let secret = "tok-redirect-0a1b2c3d-secret";
+    let http = GitHttp::start(served.base(), Some(("deploy", secret)));
+    // The configured host redirects to another host name of the credentialed server.
+    let port = redirector(format!("http://localhost:{}", http.port));
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, secret).unwrap();
+    let source = Source::new(dir.path().join("cache"));
+    let mut sp = spec(&format!("http://127.0.0.1:{port}/private.git"));
+    sp.auth = Auth {
+        username: Some("deploy".into()),
+        token: Some(SecretRef::file(&token)),
+        ..Auth::default()
+    };
+    let e = source.fetch(&sp, &name("main")).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("are not sent to http://localhost:"), "{text}");
+    assert!(!text.contains(secret) && !format!("{e:?}").contains(secret));
+    assert!(
+        http.requests()
+            .iter()
+            .all(|r| r.starts_with("GET /private.git/info/refs")),
+        "nothing past the refused ref listing: {:?}",
+        http.requests()
+    );
+}

@@ -368,8 +368,22 @@ impl Job<'_> {
         let mut cbs = RemoteCallbacks::new();
         let auth = self.auth;
         let url = &self.spec.url;
-        cbs.credentials(move |_url, user_from_url, allowed| {
-            credential(auth, url, user_from_url, allowed, state)
+        cbs.credentials(move |asking, user_from_url, allowed| {
+            // Credentials go to the configured host only: a redirect elsewhere gets none.
+            match RepoUrl::parse(asking) {
+                Ok(a) if a.host() == url.host() && a.port() == url.port() => {
+                    credential(auth, url, user_from_url, allowed, state)
+                }
+                _ => {
+                    let m = format!(
+                        "credentials for {} are not sent to {}: it was reached by a redirect",
+                        url.host(),
+                        scrub_url(asking)
+                    );
+                    *state.cred_error.borrow_mut() = Some(m.clone());
+                    Err(git2::Error::from_str(&m))
+                }
+            }
         });
         cbs.certificate_check(move |cert, _host| {
             let Some(hostkey) = cert.as_hostkey() else {
@@ -512,6 +526,14 @@ fn has_commit(repo: &git2::Repository, oid: Oid) -> Result<bool, Failure> {
             e.message()
         ))),
     }
+}
+
+/// A URL's scheme and host only (no user, password or path), for messages.
+fn scrub_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    format!("{scheme}://{host}")
 }
 
 fn credential(

@@ -261,7 +261,10 @@ impl GitTreeFs {
 /// A blob's bytes, its size checked from the object header first: a repository's huge
 /// file is refused without being inflated into memory.
 fn read_blob(repo: &git2::Repository, oid: Oid) -> io::Result<Vec<u8>> {
-    let (size, _) = repo.odb().and_then(|o| o.read_header(oid)).map_err(git_io)?;
+    let (size, _) = repo
+        .odb()
+        .and_then(|o| o.read_header(oid))
+        .map_err(git_io)?;
     if size > crate::render::MAX_FILE_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
