@@ -89,6 +89,9 @@ impl fmt::Debug for Secret {
 /// GitHub's own cap on a payload: the most a receiver can ever need to accept.
 pub const GITHUB_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// The default body limit: push payloads are rarely over a few hundred KiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
 /// Limits set on purpose. Push payloads are rarely over a few hundred KiB, so the default
 /// body limit is well below GitHub's 25 MB cap, which an operator can raise it to.
 #[derive(Debug, Clone)]
@@ -109,7 +112,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_inflight_body_bytes: 64 * 1024 * 1024,
             body_read_timeout: Duration::from_secs(10),
             max_json_depth: 64,

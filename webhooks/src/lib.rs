@@ -32,7 +32,9 @@ pub mod server;
 pub mod signature;
 pub mod trigger;
 
-pub use config::{Config, ConfigError, GITHUB_MAX_BODY_BYTES, Limits, Secret};
+pub use config::{
+    Config, ConfigError, DEFAULT_MAX_BODY_BYTES, GITHUB_MAX_BODY_BYTES, Limits, Secret,
+};
 pub use delivery::{Action, Delivery, DeliveryHeaders, Rejection, inspect};
 pub use listener::ConnectionLimits;
 pub use queue::Triggers;

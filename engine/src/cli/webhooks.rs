@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// (e.g. 0, 250ms, 2s).
     #[arg(long, default_value = "1s", value_parser = keelson::time::parse_duration)]
     coalesce_window: Duration,
+    /// Largest delivery body accepted, up to GitHub's cap of 26214400 (25 MiB).
+    #[arg(long, default_value_t = keelson_webhooks::DEFAULT_MAX_BODY_BYTES as u32,
+          value_parser = clap::value_parser!(u32).range(1..=keelson_webhooks::GITHUB_MAX_BODY_BYTES as i64))]
+    max_body_bytes: u32,
 }
 
 pub(super) fn run(command: Command) -> anyhow::Result<super::exit::Exit> {
@@ -50,6 +54,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let secret = Secret::load(args.secret_file.as_deref())?;
     let mut config = Config::new(secret);
     config.coalesce_window = args.coalesce_window;
+    config.limits.max_body_bytes = args.max_body_bytes as usize;
     super::runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
