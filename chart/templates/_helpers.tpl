@@ -55,12 +55,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 keelson-system
 {{- end }}
 
+{{/* The Secret holding the fingerprint key. */}}
+{{- define "keelson.fingerprintSecret" -}}
+{{- .Values.fingerprint.existingSecret | default (printf "%s-fingerprint" (include "keelson.fullname" .)) }}
+{{- end }}
+
 {{/* Where the Secrets and the config are mounted. */}}
 {{- define "keelson.paths" -}}
 config: /etc/keelson/config/config.yaml
 webhookSecret: /etc/keelson/webhook/{{ .Values.webhook.key }}
 githubToken: /etc/keelson/github/{{ .Values.github.key }}
 kubeconfig: /etc/keelson/kubeconfig/{{ .Values.clusters.kubeconfig.key }}
+fingerprintKey: /etc/keelson/fingerprint/key
 state: /var/lib/keelson
 {{- end }}
 
@@ -76,7 +82,8 @@ chart owns (listen addresses, mounted files, state directory) set by the chart. 
   "kind" "ServeConfig"
   "listen" (printf "0.0.0.0:%d" (int .Values.http.port))
   "metricsListen" (printf "0.0.0.0:%d" (int .Values.metrics.port))
-  "stateDir" $paths.state }}
+  "stateDir" $paths.state
+  "fingerprintKeyFile" $paths.fingerprintKey }}
 {{- if .Values.webhook.existingSecret }}
 {{- $_ := set $owned "webhook" (dict "secretFile" $paths.webhookSecret) }}
 {{- end }}

@@ -286,7 +286,14 @@ fn the_pod_runs_unprivileged_with_probes_and_its_config_names_only_mounted_files
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["config", "state", "tmp"]);
+    assert_eq!(names, ["config", "state", "tmp", "fingerprint-key"]);
+    // The fingerprint key: a Secret of the chart's own, random, mounted, in the config.
+    let key = one(&objects, "Secret", "kc-keelson-fingerprint");
+    assert!(key["data"]["key"].as_str().is_some_and(|k| k.len() >= 64));
+    assert_eq!(
+        settings.fingerprint_key_file.as_deref(),
+        Some(std::path::Path::new("/etc/keelson/fingerprint/key"))
+    );
     let svc = one(&objects, "Service", "kc-keelson");
     assert_eq!(svc["spec"]["ports"].as_array().unwrap().len(), 2);
 }

@@ -476,7 +476,7 @@ async fn secret_values_never_show() {
         .unwrap();
     assert_eq!(change.action, Action::Update);
     assert!(
-        change.diff.contains("password: (secret sha256:"),
+        change.diff.contains("password: (secret hmac:"),
         "{}",
         change.diff
     );

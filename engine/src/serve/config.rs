@@ -12,6 +12,7 @@
 //! selfHeal: "*/5 * * * *"              # drift checks of targets with sync.selfHeal
 //! retry: {base: 2s, max: 60s}          # failed cluster syncs retry with backoff
 //! leases: {inCluster: true, namespace: keelson-system, duration: 15s}   # scale-out
+//! fingerprintKeyFile: /etc/keelson/fingerprint/key   # keys Secret fingerprints in diffs
 //! limits:                              # every field optional; these are the defaults
 //!   maxBodyBytes: 4194304              # a delivery's body; at most GitHub's 25 MB
 //!   inflightBodyBytes: 67108864        # all bodies being read at once; past it, 503
@@ -81,6 +82,10 @@ pub struct ServeConfig {
     pub leases: Option<LeaseSettings>,
     #[serde(default)]
     pub limits: LimitSettings,
+    /// The key of Secret fingerprints in diffs and events (the chart creates one per
+    /// installation); without it a random key per process.
+    #[serde(default)]
+    pub fingerprint_key_file: Option<PathBuf>,
     pub repositories: Vec<RepositoryConfig>,
 }
 
@@ -254,6 +259,7 @@ pub struct Settings {
     pub concurrency: usize,
     pub leases: Option<LeaseSettings>,
     pub limits: LimitSettings,
+    pub fingerprint_key_file: Option<PathBuf>,
     pub repositories: Vec<Watched>,
 }
 
@@ -390,6 +396,7 @@ impl ServeConfig {
             concurrency: self.concurrency,
             leases: self.leases.clone(),
             limits: self.limits.clone(),
+            fingerprint_key_file: self.fingerprint_key_file.clone(),
             repositories,
         })
     }

@@ -34,6 +34,8 @@ pub enum RunError {
     Statuses(#[from] StatusError),
     #[error("serving HTTP: {0}")]
     Http(#[source] std::io::Error),
+    #[error("fingerprint key: {0}")]
+    FingerprintKey(String),
 }
 
 /// The engine's listeners, bound, with its leases started (the replica is a member).
@@ -131,6 +133,11 @@ impl Bound {
                 .unwrap_or_else(Source::default_root),
         );
         crate::source::sockets::configure(settings.limits.fetch_timeout.get());
+        if let Some(path) = &settings.fingerprint_key_file {
+            let key = crate::plan::normalize::load_fingerprint_key(path)
+                .map_err(RunError::FingerprintKey)?;
+            crate::plan::normalize::set_fingerprint_key(key);
+        }
         let separate_metrics = metrics.is_some();
         let limits = settings.limits.clone();
         let extras = Extras {
