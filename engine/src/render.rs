@@ -28,6 +28,7 @@ pub fn target(
         Renderer::Native => build(fs, &dir, options),
         Renderer::Kustomize => {
             let objects = external_kustomize(fs, &dir)?;
+            options.budget.check_objects(&dir, objects.len())?;
             let files_read = match build(fs, &dir, options) {
                 Ok(native) => native.files_read,
                 Err(_) => every_file(fs, root),

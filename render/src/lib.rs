@@ -77,6 +77,41 @@ pub struct RenderOptions {
     pub reorder: Option<Reorder>,
     /// Env files' bare keys.
     pub env_lookups: EnvLookups,
+    /// What one render may consume.
+    pub budget: Budget,
+}
+
+/// What one render may consume; past it the render fails, naming the budget. Unlimited by
+/// default (kustomize has none); `keelson serve` sets the operator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Bytes of files read, over every file of the render.
+    pub bytes: u64,
+    /// Objects rendered.
+    pub objects: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            bytes: u64::MAX,
+            objects: usize::MAX,
+        }
+    }
+}
+
+impl Budget {
+    /// Fails when `objects` (rendered from `path`) are over the budget.
+    pub fn check_objects(&self, path: &Path, objects: usize) -> Result<(), RenderError> {
+        if objects > self.objects {
+            return Err(RenderError::Budget {
+                path: path.to_path_buf(),
+                what: "objects",
+                limit: self.objects as u64,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The result of a render.
@@ -162,6 +197,12 @@ pub enum RenderError {
         tool: String,
         message: String,
     },
+    #[error("{}: the render is over its budget of {limit} {what} (a limit set by the engine's operator)", path.display())]
+    Budget {
+        path: PathBuf,
+        what: &'static str,
+        limit: u64,
+    },
 }
 
 /// Applies a strategic merge patch to `target`, an object of `group`/`kind`, as the
@@ -195,6 +236,8 @@ pub fn build(
         fs: &recording,
         restrictor: options.load_restrictor,
         env_lookups: options.env_lookups,
+        budget: options.budget,
+        bytes_read: Default::default(),
         openapi: std::sync::OnceLock::new(),
     };
     let root = fs.canonicalize(dir).map_err(|e| RenderError::Io {
@@ -202,6 +245,7 @@ pub fn build(
         message: e.to_string(),
     })?;
     let built = accumulate::build_root(&loader, &root)?;
+    options.budget.check_objects(&root, built.resources.len())?;
     let mut resources = built.resources;
     let reorder = options.reorder.unwrap_or(built.sort);
     if reorder == Reorder::Legacy {
@@ -324,6 +368,43 @@ mod tests {
             err.contains("kustomization.yaml")
                 && err.contains("a.env:2")
                 && err.contains("\"PATH\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_render_over_its_budget_fails_naming_it() {
+        let cm = |i: usize| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n");
+        let objects: Vec<String> = (0..10).map(cm).collect();
+        let fs = tree(&[
+            ("kustomization.yaml", "resources:\n- cms.yaml\n"),
+            ("cms.yaml", &objects.join("---\n")),
+        ]);
+        let with = |budget: Budget| RenderOptions {
+            budget,
+            ..RenderOptions::default()
+        };
+        let root = Path::new("/repo");
+        assert_eq!(
+            build(&fs, root, RenderOptions::default())
+                .unwrap()
+                .objects
+                .len(),
+            10
+        );
+        let few = Budget {
+            objects: 9,
+            ..Budget::default()
+        };
+        let err = build(&fs, root, with(few)).unwrap_err().to_string();
+        assert!(err.contains("budget of 9 objects"), "{err}");
+        let small = Budget {
+            bytes: 100,
+            ..Budget::default()
+        };
+        let err = build(&fs, root, with(small)).unwrap_err().to_string();
+        assert!(
+            err.contains("cms.yaml") && err.contains("budget of 100 bytes read"),
             "{err}"
         );
     }

@@ -15,6 +15,9 @@ pub struct Loader<'a> {
     pub fs: &'a dyn FileSystem,
     pub restrictor: LoadRestrictor,
     pub env_lookups: super::EnvLookups,
+    pub budget: super::Budget,
+    /// Bytes read so far by this render, against `budget.bytes`.
+    pub bytes_read: std::sync::atomic::AtomicU64,
     /// The build's strategic-merge schema, once a kustomization chose one (`openapi:`).
     pub openapi: std::sync::OnceLock<super::openapi::Choice>,
 }
@@ -147,6 +150,17 @@ impl Loader<'_> {
                     "file is {} bytes, over the limit of {MAX_FILE_BYTES}",
                     bytes.len()
                 ),
+            });
+        }
+        let total = self
+            .bytes_read
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed)
+            + bytes.len() as u64;
+        if total > self.budget.bytes {
+            return Err(RenderError::Budget {
+                path: path.to_path_buf(),
+                what: "bytes read",
+                limit: self.budget.bytes,
             });
         }
         Ok(bytes)

@@ -23,6 +23,8 @@
 //!   maxGate: 1h                        # cap on a pipeline gate's run
 //!   fetchTimeout: 60s                  # git: no data for this long ends a fetch
 //!   shutdownGrace: 25s                 # SIGTERM: how long running syncs may finish
+//!   renderBytes: 268435456             # bytes of files one target's render may read
+//!   renderObjects: 20000               # objects one target's render may produce
 //! repositories:
 //! - url: https://git.example.com/acme/deploy.git
 //!   ref: main
@@ -103,6 +105,8 @@ pub struct LimitSettings {
     pub max_gate: Period,
     pub fetch_timeout: Period,
     pub shutdown_grace: Period,
+    pub render_bytes: u64,
+    pub render_objects: usize,
 }
 
 impl Default for LimitSettings {
@@ -118,6 +122,8 @@ impl Default for LimitSettings {
             max_gate: Period::from_secs(3600),
             fetch_timeout: Period::from_secs(60),
             shutdown_grace: Period::from_secs(25),
+            render_bytes: 256 * 1024 * 1024,
+            render_objects: 20_000,
         }
     }
 }
@@ -177,6 +183,14 @@ impl LimitSettings {
             body_read_timeout: self.body_timeout.get(),
             connection: self.connection(),
             ..keelson_webhooks::Limits::default()
+        }
+    }
+
+    /// What one render of a target may consume.
+    pub fn render_budget(&self) -> crate::render::Budget {
+        crate::render::Budget {
+            bytes: self.render_bytes,
+            objects: self.render_objects,
         }
     }
 

@@ -482,8 +482,9 @@ impl Engine {
         let span = tracing::info_span!("commit", repository = %url, commit = %to);
         let source = self.source.clone();
         let previous = self.current(repo);
+        let budget = self.settings.limits.render_budget();
         let prepared =
-            tokio::task::spawn_blocking(move || prepare(&source, &url, from, to, previous))
+            tokio::task::spawn_blocking(move || prepare(&source, &url, from, to, previous, budget))
                 .instrument(span.clone())
                 .await;
         let (current, affected) = match prepared {
@@ -928,6 +929,7 @@ fn prepare(
     from: Option<Oid>,
     to: Oid,
     previous: Option<Arc<Current>>,
+    budget: crate::render::Budget,
 ) -> Result<(Current, Option<BTreeSet<String>>), String> {
     let snapshot = source
         .snapshot(url, to, TreeMode::Objects)
@@ -936,6 +938,7 @@ fn prepare(
     // A repository's env files never read the engine's environment.
     let options = RenderOptions {
         env_lookups: crate::render::EnvLookups::Refused,
+        budget,
         ..RenderOptions::default()
     };
     let cache = source.renders(url, options);
