@@ -48,7 +48,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let from = Rev::parse(&args.from).map_err(|m| anyhow::anyhow!("--from: {m}"))?;
     let to = Rev::parse(&args.to).map_err(|m| anyhow::anyhow!("--to: {m}"))?;
     let source = args.repo.source();
-    let report = source.changed(&spec, &from, &to, RenderOptions::default())?;
+    // A person's own CLI: targets may ask for LoadRestrictionsNone.
+    let options = RenderOptions {
+        load_restrictor: keelson::render::LoadRestrictor::None,
+        ..RenderOptions::default()
+    };
+    let report = source.changed(&spec, &from, &to, options)?;
     let mut out = String::new();
     if args.output == Format::Json {
         out = serde_json::to_string_pretty(&report)?;

@@ -123,6 +123,11 @@ pub struct Target {
     /// `native` (default) or `kustomize` (run an external kustomize binary).
     #[serde(default)]
     pub renderer: Renderer,
+    /// kustomize's load restrictor: `LoadRestrictionsRootOnly` (default) or
+    /// `LoadRestrictionsNone` (files outside a kustomization's directory, still inside the
+    /// repository). The CLI honours it; `keelson serve` only where the operator grants it.
+    #[serde(default)]
+    pub load_restrictor: TargetRestrictor,
     /// A CI pipeline that must succeed on a commit before `keelson serve` deploys it.
     #[serde(default)]
     pub gate: Option<Gate>,
@@ -182,6 +187,24 @@ pub enum Renderer {
     #[default]
     Native,
     Kustomize,
+}
+
+/// A target's load restrictor, spelled as kustomize's `--load-restrictor` values.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum TargetRestrictor {
+    #[default]
+    LoadRestrictionsRootOnly,
+    LoadRestrictionsNone,
+}
+
+impl TargetRestrictor {
+    /// The renderer's setting.
+    pub fn get(self) -> crate::render::LoadRestrictor {
+        match self {
+            TargetRestrictor::LoadRestrictionsRootOnly => crate::render::LoadRestrictor::RootOnly,
+            TargetRestrictor::LoadRestrictionsNone => crate::render::LoadRestrictor::None,
+        }
+    }
 }
 
 /// How a target is applied.

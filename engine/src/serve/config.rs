@@ -30,6 +30,7 @@
 //!   ref: main
 //!   poll: "*/2 * * * *"
 //!   github: acme/deploy                # webhooks and commit statuses
+//!   allowLoadRestrictionsNone: false   # targets may read outside their kustomization
 //! ```
 //!
 //! The repository chooses what is deployed (`keelson.yaml`); this file, owned by whoever
@@ -256,6 +257,8 @@ pub struct Watched {
     pub poll: Option<Cron>,
     /// `owner/name` on GitHub, for webhooks and statuses.
     pub github: Option<String>,
+    /// Targets may render with `LoadRestrictionsNone`.
+    pub allow_load_restrictions_none: bool,
 }
 
 /// The validated settings.
@@ -385,6 +388,7 @@ impl ServeConfig {
                 rev,
                 poll,
                 github,
+                allow_load_restrictions_none: r.allow_load_restrictions_none,
             });
         }
         self.limits.validate()?;

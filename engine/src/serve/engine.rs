@@ -482,11 +482,23 @@ impl Engine {
         let span = tracing::info_span!("commit", repository = %url, commit = %to);
         let source = self.source.clone();
         let previous = self.current(repo);
-        let budget = self.settings.limits.render_budget();
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare(&source, &url, from, to, previous, budget))
-                .instrument(span.clone())
-                .await;
+        let options = RenderOptions {
+            // A repository's env files never read the engine's environment.
+            env_lookups: crate::render::EnvLookups::Refused,
+            budget: self.settings.limits.render_budget(),
+            // The most a target of this repository may ask for.
+            load_restrictor: if self.repos[repo].watched.allow_load_restrictions_none {
+                crate::render::LoadRestrictor::None
+            } else {
+                crate::render::LoadRestrictor::RootOnly
+            },
+            ..RenderOptions::default()
+        };
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare(&source, &url, from, to, previous, options)
+        })
+        .instrument(span.clone())
+        .await;
         let (current, affected) = match prepared {
             Ok(Ok(p)) => p,
             Ok(Err(message)) => {
@@ -929,18 +941,12 @@ fn prepare(
     from: Option<Oid>,
     to: Oid,
     previous: Option<Arc<Current>>,
-    budget: crate::render::Budget,
+    options: RenderOptions,
 ) -> Result<(Current, Option<BTreeSet<String>>), String> {
     let snapshot = source
         .snapshot(url, to, TreeMode::Objects)
         .map_err(|e| e.to_string())?;
     let project = snapshot.project().map_err(|e| e.to_string())?;
-    // A repository's env files never read the engine's environment.
-    let options = RenderOptions {
-        env_lookups: crate::render::EnvLookups::Refused,
-        budget,
-        ..RenderOptions::default()
-    };
     let cache = source.renders(url, options);
     let prior = from.and_then(|f| cache.inputs_at(f));
     let affected: Option<BTreeSet<String>> = match (from, prior.as_ref()) {

@@ -428,7 +428,32 @@ impl RenderCache {
         target: &Target,
         prior: Option<&Inputs>,
     ) -> TargetRender {
-        let options = self.options;
+        // The cache's restrictor is the most a target may ask for: a target that asks to
+        // read outside its kustomization where that was not granted fails, saying so.
+        let mut options = self.options;
+        let asked = target.load_restrictor.get();
+        if asked == render::LoadRestrictor::None
+            && self.options.load_restrictor == render::LoadRestrictor::RootOnly
+        {
+            let e = render::RenderError::Field {
+                path: snapshot.root().join(crate::config::FILE_NAME),
+                field: format!("target {}: loadRestrictor", target.name),
+                message: "LoadRestrictionsNone is not granted to this repository by the engine's operator (ServeConfig repositories[].allowLoadRestrictionsNone)".into(),
+            };
+            let inputs = record(
+                snapshot,
+                &target.path,
+                vec![],
+                "refused",
+                Some(e.to_string()),
+            );
+            return TargetRender {
+                inputs,
+                output: Err(Arc::new(e)),
+                cached: false,
+            };
+        }
+        options.load_restrictor = asked;
         // The same files rendered another way are another render.
         let how = format!("{options:?} {:?}", target.renderer);
         if let Some(prior) = prior.filter(|p| p.error.is_none() && p.path == target.path)

@@ -143,6 +143,11 @@ pub struct RepositoryConfig {
     /// `owner/name` on GitHub (webhooks, commit statuses); default: from a GitHub URL.
     #[serde(default)]
     pub github: Option<String>,
+    /// `keelson serve`: the repository's targets may render with kustomize's
+    /// `LoadRestrictionsNone` (files outside a kustomization's directory, never outside
+    /// the repository). For trusted repositories only; off by default.
+    #[serde(default)]
+    pub allow_load_restrictions_none: bool,
 }
 
 fn default_ref() -> String {

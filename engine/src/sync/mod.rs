@@ -101,7 +101,11 @@ where
     let pairs = select(project, selection)?;
     let mut jobs = Vec::new();
     for (target, clusters) in pairs {
-        let rendered = render::target(fs, root, target, RenderOptions::default())
+        let options = RenderOptions {
+            load_restrictor: target.load_restrictor.get(),
+            ..RenderOptions::default()
+        };
+        let rendered = render::target(fs, root, target, options)
             .map(|r| Arc::new(r.objects))
             .map_err(Arc::new);
         for c in clusters {
