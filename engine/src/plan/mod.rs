@@ -360,6 +360,21 @@ pub async fn plan_object(
             .and_then(Value::as_i64),
         meta_hash: live.map(|l| meta_hash(&d.obj, l)).unwrap_or_default(),
     };
+    // An object of another ApplySet is never adopted (relabelled, then pruned with ours).
+    let label = |o: &Value| {
+        o.pointer("/metadata/labels")
+            .and_then(|l| l.get(inventory::PART_OF))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    if let Some(theirs) = live.and_then(label)
+        && Some(&theirs) != label(&d.obj).as_ref()
+    {
+        return Err(fail(format!(
+            "already belongs to another ApplySet ({}={theirs}); keelson does not adopt it",
+            inventory::PART_OF
+        )));
+    }
     if let Some(r) = record
         && live.is_some()
         && proven_unchanged(&change, r)

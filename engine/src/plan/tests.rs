@@ -113,3 +113,29 @@ async fn an_api_error_while_listing_names_the_cluster_and_the_kind() {
         "nothing dry-run after the error"
     );
 }
+
+#[tokio::test]
+async fn an_object_of_another_applyset_is_an_error_and_is_not_dry_run() {
+    let mut live = config_map("1");
+    live.insert(
+        "metadata".into(),
+        json!({"name": "cm", "namespace": "shop", "resourceVersion": "3",
+               "labels": {crate::inventory::PART_OF: "applyset-of-someone-else-v1"}}),
+    );
+    let fake = cluster(Some(Value::Object(live)));
+    let (p, _, _) = plan(&fake.cluster("one"), "shop", &[config_map("2")], true)
+        .await
+        .unwrap();
+    assert_eq!(p.errors.len(), 1, "{p:?}");
+    assert!(
+        p.errors[0].message.contains("another ApplySet")
+            && p.errors[0].message.contains("applyset-of-someone-else-v1"),
+        "{:?}",
+        p.errors
+    );
+    assert!(
+        fake.lines().iter().all(|l| !l.starts_with("PATCH")),
+        "{:?}",
+        fake.lines()
+    );
+}
