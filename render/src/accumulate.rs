@@ -27,6 +27,8 @@ pub struct Built {
 enum Expect {
     Kustomization,
     Component,
+    /// The build's root: `kustomize build` takes a Component there too.
+    Root,
 }
 
 /// How a kustomization is entered: as what, and with which origin (when build metadata
@@ -46,7 +48,7 @@ pub fn build_root(loader: &Loader<'_>, root: &Path) -> Result<Built, RenderError
         root,
         Vec::new(),
         Entered {
-            expect: Expect::Kustomization,
+            expect: Expect::Root,
             track: None,
         },
         &mut stack,
@@ -303,6 +305,7 @@ fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), Rend
     let ok = match expect {
         Expect::Kustomization => kind == "Kustomization",
         Expect::Component => kind == "Component",
+        Expect::Root => kind == "Kustomization" || kind == "Component",
     };
     if ok {
         return Ok(());
@@ -310,6 +313,7 @@ fn check_kind(k: &Kustomization, path: &Path, expect: Expect) -> Result<(), Rend
     let want = match expect {
         Expect::Kustomization => "Kustomization",
         Expect::Component => "Component",
+        Expect::Root => "Kustomization or Component",
     };
     Err(RenderError::Field {
         path: path.to_path_buf(),

@@ -16,36 +16,69 @@ pub struct Kustomization {
     pub api_version: Option<String>,
     pub kind: Option<String>,
     pub metadata: Option<Value>,
+    #[serde(deserialize_with = "nullable")]
     pub resources: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
     pub bases: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
     pub components: Vec<String>,
     pub namespace: Option<String>,
     pub name_prefix: Option<String>,
     pub name_suffix: Option<String>,
+    #[serde(deserialize_with = "nullable")]
     pub common_labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable")]
     pub labels: Vec<Labels>,
+    #[serde(deserialize_with = "nullable")]
     pub common_annotations: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable")]
     pub config_map_generator: Vec<GeneratorArgs>,
+    #[serde(deserialize_with = "nullable")]
     pub secret_generator: Vec<GeneratorArgs>,
     pub generator_options: Option<GeneratorOptions>,
+    #[serde(deserialize_with = "nullable")]
     pub images: Vec<Image>,
+    #[serde(deserialize_with = "nullable")]
     pub replicas: Vec<Replica>,
+    #[serde(deserialize_with = "nullable")]
     pub patches: Vec<Patch>,
+    #[serde(deserialize_with = "nullable")]
     pub patches_strategic_merge: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
     pub patches_json6902: Vec<Patch>,
+    #[serde(deserialize_with = "nullable")]
     pub replacements: Vec<Value>,
+    #[serde(deserialize_with = "nullable")]
     pub vars: Vec<super::vars::Var>,
+    #[serde(deserialize_with = "nullable")]
     pub crds: Vec<String>,
     pub openapi: Option<Value>,
+    #[serde(deserialize_with = "nullable")]
     pub configurations: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
     pub generators: Vec<Value>,
+    #[serde(deserialize_with = "nullable")]
     pub transformers: Vec<Value>,
+    #[serde(deserialize_with = "nullable")]
     pub validators: Vec<Value>,
     pub sort_options: Option<SortOptions>,
+    #[serde(deserialize_with = "nullable")]
     pub build_metadata: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
     pub helm_charts: Vec<Value>,
     pub helm_globals: Option<Value>,
+    #[serde(deserialize_with = "nullable")]
     pub helm_chart_inflation_generator: Vec<Value>,
+}
+
+/// A list or map left null (every entry commented out, as kubebuilder's scaffolds leave
+/// them) reads as empty, the way Go's encoding/json reads null into a slice or a map.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One entry of `labels:`.
