@@ -114,6 +114,8 @@ pub fn diff_values(original: &Value, written: &Value) -> Vec<FieldIssue> {
                     path.push_str(key);
                     match y.get(key) {
                         Some(bv) => walk(av, bv, path, out),
+                        // Go reads null as the zero value, which omitempty leaves out.
+                        None if av.is_null() => {}
                         None => out.push(FieldIssue {
                             path: path.clone(),
                             message: "unknown field (not kept by the model)".into(),
@@ -205,6 +207,22 @@ mod tests {
         });
         let issues = check(&doc).unwrap_err();
         assert_eq!(issues[0].path, ".spec.tasks[0].retries", "{issues:?}");
+    }
+
+    #[test]
+    fn null_and_absent_fields_read_as_gos_zero_values() {
+        let run = json!({
+            "apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "t"},
+            "spec": {"taskRef": {"name": "x"}, "timeout": null}
+        });
+        assert!(check(&run).is_ok(), "{:?}", check(&run).err());
+        let skipped = json!({
+            "apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "p"},
+            "spec": {"pipelineRef": {"name": "x"}},
+            "status": {"skippedTasks": [{"name": "a"}]}
+        });
+        let obj = check(&skipped).unwrap();
+        assert_eq!(obj.to_value(), skipped);
     }
 
     #[test]

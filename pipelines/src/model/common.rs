@@ -350,7 +350,9 @@ pub struct RefSource {
 pub struct SkippedTask {
     /// The pipeline task's name.
     pub name: String,
-    /// Why it was skipped (`When Expressions evaluated to false`, …).
+    /// Why it was skipped (`When Expressions evaluated to false`, …). Absent reads as
+    /// empty, as Go's zero value.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// The `when` expressions that decided it.
     pub when_expressions: Option<Vec<WhenExpression>>,
