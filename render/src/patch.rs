@@ -264,12 +264,32 @@ fn parse_patch(text: &str, kpath: &Path, field: &str) -> Result<Vec<Value>, Rend
     })
 }
 
+/// What a patch may change of its target's identity (`patches[].options`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Renames {
+    name: bool,
+    kind: bool,
+}
+
+impl Renames {
+    fn of(options: &std::collections::BTreeMap<String, bool>) -> Self {
+        let on = |k: &str| options.get(k).copied().unwrap_or(false);
+        Renames {
+            name: on("allowNameChange"),
+            kind: on("allowKindChange"),
+        }
+    }
+}
+
 /// Applies one strategic-merge patch document, to `target`-selected resources or to the
-/// resource with the patch's own kind, name and namespace.
+/// resource with the patch's own kind, name and namespace. A patch identifies what it
+/// patches; it keeps the target's name, kind and namespace unless its options allow a
+/// change of name or kind.
 fn apply_smp(
     schema: &Schema,
     doc: &Map<String, Value>,
     target: Option<&Selector>,
+    renames: Renames,
     res: &mut Vec<Resource>,
     kpath: &Path,
     field: &str,
@@ -289,8 +309,7 @@ fn apply_smp(
                 let pg = patch_res.gvk();
                 r.kind() == patch_res.kind()
                     && r.gvk().group == pg.group
-                    && (r.name() == patch_res.name() || r.original_name == patch_res.name())
-                    && (patch_res.namespace().is_none() || r.namespace() == patch_res.namespace())
+                    && r.has_had_id(patch_res.name(), patch_res.namespace())
             }
         };
         if hit {
@@ -307,10 +326,14 @@ fn apply_smp(
     if target.is_some() {
         // The target decides what is patched; the patch's own identity (kind, apiVersion,
         // name, namespace) is not applied.
-        patch.remove("apiVersion");
-        patch.remove("kind");
+        if !renames.kind {
+            patch.remove("apiVersion");
+            patch.remove("kind");
+        }
         if let Some(Value::Object(meta)) = patch.get_mut("metadata") {
-            meta.remove("name");
+            if !renames.name {
+                meta.remove("name");
+            }
             meta.remove("namespace");
         }
     }
@@ -318,6 +341,8 @@ fn apply_smp(
     for i in matched {
         let r = &mut res[i];
         let gvk = r.gvk();
+        let (name, namespace) = (r.name().to_string(), r.namespace().map(str::to_string));
+        let (api_version, kind) = (r.obj.get("apiVersion").cloned(), r.obj.get("kind").cloned());
         if let Outcome::Delete = strategic_merge(
             schema,
             &mut r.obj,
@@ -327,6 +352,24 @@ fn apply_smp(
             &gvk.kind,
         ) {
             deleted.push(i);
+            continue;
+        }
+        if !renames.kind {
+            for (k, v) in [("apiVersion", api_version), ("kind", kind)] {
+                if let Some(v) = v {
+                    r.obj.insert(k.into(), v);
+                }
+            }
+        }
+        // Put back what the merge overwrote (not a rename: no earlier id to remember).
+        if let Some(Value::Object(meta)) = r.obj.get_mut("metadata") {
+            if !renames.name {
+                meta.insert("name".into(), Value::String(name));
+            }
+            match namespace {
+                Some(ns) => meta.insert("namespace".into(), Value::String(ns)),
+                None => meta.remove("namespace"),
+            };
         }
     }
     for i in deleted.into_iter().rev() {
@@ -383,7 +426,15 @@ pub fn strategic_merge_entries(
         };
         for doc in parse_patch(&text, kpath, &field)? {
             if let Value::Object(m) = doc {
-                apply_smp(loader.schema()?, &m, None, res, kpath, &field)?;
+                apply_smp(
+                    loader.schema()?,
+                    &m,
+                    None,
+                    Renames::default(),
+                    res,
+                    kpath,
+                    &field,
+                )?;
             }
         }
     }
@@ -416,7 +467,16 @@ pub fn patches(
             _ => {
                 for doc in &docs {
                     if let Value::Object(m) = doc {
-                        apply_smp(loader.schema()?, m, p.target.as_ref(), res, kpath, &field)?;
+                        let renames = Renames::of(&p.options);
+                        apply_smp(
+                            loader.schema()?,
+                            m,
+                            p.target.as_ref(),
+                            renames,
+                            res,
+                            kpath,
+                            &field,
+                        )?;
                     }
                 }
             }

@@ -121,6 +121,24 @@ impl Resource {
         self.previous.push(id);
     }
 
+    /// Whether `name` in `namespace` is this resource's id now or was one earlier (before
+    /// a prefix, a suffix, a namespace or a rename), as kustomize matches a patch to its
+    /// target. No namespace and `default` are the same namespace.
+    pub fn has_had_id(&self, name: &str, namespace: Option<&str>) -> bool {
+        let ns = |n: Option<&str>| match n {
+            None | Some("") | Some("default") => None,
+            Some(other) => Some(other.to_string()),
+        };
+        let want = ns(namespace);
+        std::iter::once((self.name(), self.namespace()))
+            .chain(
+                self.previous
+                    .iter()
+                    .map(|(n, s)| (n.as_str(), s.as_deref())),
+            )
+            .any(|(n, s)| n == name && ns(s) == want)
+    }
+
     /// The namespace it was first seen with.
     pub fn first_namespace(&self) -> Option<&str> {
         match self.previous.first() {
