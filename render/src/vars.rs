@@ -18,10 +18,15 @@ pub struct Var {
     pub fieldref: Option<FieldRef>,
 }
 
-/// The object a var reads.
+/// The object a var reads. kustomize's target inlines a group/version/kind, so `group` and
+/// `version` are fields too (a written `apiVersion` wins over them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjRef {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
@@ -32,12 +37,26 @@ pub struct ObjRef {
     pub namespace: Option<String>,
 }
 
-/// The field a var reads (default `metadata.name`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// The field a var reads (default `metadata.name`). Go's encoding/json, which kustomize
+/// reads it with, matches the field name in any case (`fieldpath` is common).
+#[derive(Debug, Clone, Default)]
 pub struct FieldRef {
-    #[serde(default)]
     pub field_path: String,
+}
+
+impl<'de> Deserialize<'de> for FieldRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, String>::deserialize(d)?;
+        let mut out = FieldRef::default();
+        for (k, v) in map {
+            if k.eq_ignore_ascii_case("fieldPath") {
+                out.field_path = v;
+            } else {
+                return Err(serde::de::Error::unknown_field(&k, &["fieldPath"]));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Fields where `$(VAR)` is replaced: (kind, path); an empty kind means every kind.
@@ -99,9 +118,12 @@ fn names(var: &Var, r: &Resource) -> bool {
     let gvk = r.gvk();
     let (group, version) = match o.api_version.split_once('/') {
         Some((g, v)) => (g, v),
+        None if o.api_version.is_empty() => (o.group.as_str(), o.version.as_str()),
         None => ("", o.api_version.as_str()),
     };
-    if gvk.kind != o.kind || gvk.group != group || gvk.version != version {
+    // An empty version selects any version (a bare kind, or a group alone).
+    let any_version = o.api_version.is_empty() && version.is_empty();
+    if gvk.kind != o.kind || gvk.group != group || !(any_version || gvk.version == version) {
         return false;
     }
     let current = (r.name().to_string(), r.namespace().map(str::to_string));
