@@ -507,8 +507,20 @@ async fn revalidate_pending(
         .iter()
         .filter_map(|d| d.obj.as_object().cloned())
         .collect();
-    let (resolved, errors) = plan::prepare(cluster, discovery, target, &objects).await?;
-    let mut errors = errors;
+    // A CRD just Established may not be in discovery yet (the API server installs its
+    // group a moment later, and a loaded one takes longer): ask again, briefly, while the
+    // only errors are kinds not served.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (resolved, mut errors) = loop {
+        let (resolved, errors) = plan::prepare(cluster, discovery, target, &objects).await?;
+        let only_unserved =
+            !errors.is_empty() && errors.iter().all(|e| e.message.contains("is not served"));
+        if !only_unserved || Instant::now() >= deadline {
+            break (resolved, errors);
+        }
+        *discovery = Discovery::default();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     for d in &resolved {
         if let Err(e) =
             plan::plan_object(&cluster.client, d, options.force_conflicts, None, None).await
