@@ -153,18 +153,24 @@ impl Target {
         })
     }
 
-    /// Whether `r` is selected.
+    /// Whether `r` is selected. Name and namespace match the current or the original
+    /// ones (before prefixes, suffixes and the namespace transformer), as kustomize's
+    /// selector does.
     pub fn matches(&self, r: &Resource) -> Result<bool, String> {
         let gvk = r.gvk();
-        let values = [
-            gvk.group.as_str(),
-            gvk.version.as_str(),
-            gvk.kind.as_str(),
-            r.name(),
-            r.namespace().unwrap_or(""),
+        let original_ns = r.original_namespace.as_deref().unwrap_or("");
+        let values: [[&str; 2]; 5] = [
+            [gvk.group.as_str(); 2],
+            [gvk.version.as_str(); 2],
+            [gvk.kind.as_str(); 2],
+            [r.name(), r.original_name.as_str()],
+            [r.namespace().unwrap_or(""), original_ns],
         ];
-        for (pattern, value) in self.patterns.iter().zip(values) {
-            if pattern.as_ref().is_some_and(|p| !p.matches(value)) {
+        for (pattern, either) in self.patterns.iter().zip(values) {
+            if pattern
+                .as_ref()
+                .is_some_and(|p| !either.iter().any(|v| p.matches(v)))
+            {
                 return Ok(false);
             }
         }
