@@ -692,6 +692,8 @@ fn a_soak_of_pushes_to_20_targets_keeps_memory_and_descriptors_flat() {
         values(&rt, &one, &last_ns) == ["0", "0", "0"]
     });
     let started = Instant::now();
+    let split = |pid| (proc_kib(pid, "RssAnon") / 1024, proc_kib(pid, "RssFile") / 1024);
+    let split_before = split(pid);
     let (mut rss, mut fds) = (Vec::new(), Vec::new());
     let mut round = 0u64;
     let mut last_sample = Instant::now();
@@ -714,6 +716,10 @@ fn a_soak_of_pushes_to_20_targets_keeps_memory_and_descriptors_flat() {
     wait_for("the last push", Duration::from_secs(60), || {
         values(&rt, &one, &ns) == vec![round.to_string(); 3]
     });
+    let split_after = split(pid);
+    eprintln!(
+        "soak: anonymous / file-backed resident MiB {split_before:?} at the start, {split_after:?} at the end"
+    );
     let quarter = rss.len() / 4;
     assert!(quarter >= 2, "too few samples: {}", rss.len());
     let (rss_warm, rss_end) = (
