@@ -231,11 +231,7 @@ fn a_broken_keelson_yaml_in_one_repository_leaves_the_other_deploying() {
         values(&rt, &one, &good_ns) == ["1"] && values(&rt, &one, &bad_ns) == ["1"]
     });
     // A broken keelson.yaml reaches one repository; the other changes too.
-    let text = std::fs::read_to_string(bad.work.dir.join("keelson.yaml")).unwrap();
-    bad.work.write(
-        "keelson.yaml",
-        &text.replacen("path: a\n", "path: a\n  sync: {timeout: soon}\n", 1),
-    );
+    with_sync(&bad, &["a"], "{timeout: soon}");
     bad.overlay("a", 0..1, "2");
     let bad_second = bad.push("broken");
     assert_eq!(serve.deliver_push(&bad, &bad_first, &bad_second), 202);
@@ -293,20 +289,7 @@ fn sigterm_during_a_sync_of_300_objects_exits_0_and_a_restart_converges_keeping_
     wait_for("the first commit", Duration::from_secs(120), || {
         values(&rt, &one, &ns_a).len() == 150 && values(&rt, &one, &ns_b).len() == 150
     });
-    let uids = |ns: &str| -> Vec<(String, String)> {
-        let api: Api<ConfigMap> = Api::namespaced(one.clone(), ns);
-        let mut v: Vec<(String, String)> = rt
-            .block_on(api.list(&Default::default()))
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|c| (c.metadata.name.unwrap(), c.metadata.uid.unwrap()))
-            .filter(|(n, _)| n != "kube-root-ca.crt")
-            .collect();
-        v.sort();
-        v
-    };
-    let kept_a = uids(&ns_a);
+    let kept_a = uids(&rt, &one, &ns_a);
     // The second commit changes all 300 objects; SIGTERM comes while they are applied.
     repo.overlay("a", 0..150, "2");
     repo.overlay("b", 0..150, "2");
@@ -345,7 +328,7 @@ fn sigterm_during_a_sync_of_300_objects_exits_0_and_a_restart_converges_keeping_
         },
     );
     assert_eq!(
-        uids(&ns_a),
+        uids(&rt, &one, &ns_a),
         kept_a,
         "no kept object was deleted and created again"
     );
@@ -363,6 +346,16 @@ fn never_ready(ns: &str) -> String {
          spec:\n  selector: {{matchLabels: {{app: stuck}}}}\n  template:\n    metadata: {{labels: {{app: stuck}}}}\n\
          \x20   spec: {{containers: [{{name: c, image: registry.invalid/none:1}}]}}\n"
     )
+}
+
+/// Adds the never-ready Deployment to overlay `t`.
+fn with_never_ready(repo: &Repo, t: &str) {
+    let path = format!("{t}/objects.yaml");
+    let objects = std::fs::read_to_string(repo.work.dir.join(&path)).unwrap();
+    repo.work.write(
+        &path,
+        &format!("{objects}---\n{}", never_ready(&repo.ns(t))),
+    );
 }
 
 /// Rewrites the repository's keelson.yaml: `sync` for target `a` (and `b`).
@@ -399,10 +392,7 @@ fn a_lease_taken_away_mid_sync_stops_the_old_owner_and_the_new_owners_commit_sta
     .unwrap();
     with_sync(&repo, &["a"], "{wait: true, timeout: 5m}");
     repo.overlay("a", 0..2, "1");
-    let stuck = never_ready(&repo.ns("a"));
-    let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
-    repo.work
-        .write("a/objects.yaml", &format!("{objects}---\n{stuck}"));
+    with_never_ready(&repo, "a");
     repo.overlay("b", 0..1, "1");
     let c1 = repo.push("first");
     let state = tempfile::tempdir().unwrap();
@@ -507,11 +497,7 @@ fn the_operators_wait_cap_bounds_a_repositorys_timeout() {
     let repo = Repo::new("cap");
     with_sync(&repo, &["a"], "{wait: true, timeout: 1h}");
     repo.overlay("a", 0..1, "1");
-    let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
-    repo.work.write(
-        "a/objects.yaml",
-        &format!("{objects}---\n{}", never_ready(&repo.ns("a"))),
-    );
+    with_never_ready(&repo, "a");
     repo.overlay("b", 0..1, "1");
     repo.push("first");
     let state = tempfile::tempdir().unwrap();
@@ -692,7 +678,12 @@ fn a_soak_of_pushes_to_20_targets_keeps_memory_and_descriptors_flat() {
         values(&rt, &one, &last_ns) == ["0", "0", "0"]
     });
     let started = Instant::now();
-    let split = |pid| (proc_kib(pid, "RssAnon") / 1024, proc_kib(pid, "RssFile") / 1024);
+    let split = |pid| {
+        (
+            proc_kib(pid, "RssAnon") / 1024,
+            proc_kib(pid, "RssFile") / 1024,
+        )
+    };
     let split_before = split(pid);
     let (mut rss, mut fds) = (Vec::new(), Vec::new());
     let mut round = 0u64;
