@@ -196,12 +196,28 @@ async fn drift_is_reported_and_the_next_sync_restores_it() {
         .unwrap_or_else(|| panic!("{:#?}", ok(drifted)));
     assert_eq!(change.action, Action::Update);
     assert!(change.diff.contains("-  k: hacked"), "{}", change.diff);
+    assert_eq!(change.fields, [".data.k"]);
+    assert_eq!(
+        (
+            change.takeovers[0].field.as_str(),
+            change.takeovers[0].manager.as_str()
+        ),
+        (".data.k", "kubectl")
+    );
     // The other cluster has no drift.
     assert!(!ok(plans.iter().find(|o| o.cluster == "two").unwrap()).has_changes());
-    // Restoring takes the field back (the target forces conflicts).
-    repo.config("", ", forceConflicts: true");
+    // Git wins: the sync takes the field back and says from whom.
     for o in repo.sync().await {
-        ok(&o);
+        let report = ok(&o);
+        if o.cluster == "one" {
+            assert_eq!(
+                report.takeovers(),
+                [format!(
+                    "ConfigMap/{}/a: `.data.k` owned by `kubectl`, taken over",
+                    repo.ns
+                )]
+            );
+        }
     }
     assert_eq!(api.get("a").await.unwrap().data.unwrap()["k"], "1");
 }
@@ -321,8 +337,9 @@ async fn an_empty_render_and_a_large_prune_are_refused() {
 }
 
 #[tokio::test]
-async fn a_conflict_names_the_other_manager_and_is_forced_when_configured() {
+async fn with_conflicts_fail_a_conflict_names_the_other_manager_and_applies_nothing() {
     let repo = Repo::new("conflict");
+    repo.config("", ", conflicts: fail");
     repo.overlay(&[config_map("shared", &[("owner", "keelson")])]);
     repo.sync().await;
     let client = clients().await.remove(0);
@@ -355,7 +372,7 @@ async fn a_conflict_names_the_other_manager_and_is_forced_when_configured() {
         "helm",
         "nothing applied"
     );
-    repo.config("", ", forceConflicts: true");
+    repo.config("", ", conflicts: takeOver");
     for o in repo.sync().await {
         ok(&o);
     }
@@ -613,7 +630,6 @@ async fn status_updates_do_not_hide_spec_or_label_drift() {
     let one = ok(plans.iter().find(|o| o.cluster == "one").unwrap());
     let web = one.changes.iter().find(|c| c.name == "web").unwrap();
     assert_eq!(web.action, Action::Update, "{one:#?}");
-    repo.config("", ", forceConflicts: true");
     repo.sync().await;
     // Someone relabels it: metadata drift does not bump the generation and must show too.
     let relabel = json!({"metadata": {"labels": {"tier": "back"}}});

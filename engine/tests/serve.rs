@@ -682,7 +682,7 @@ fn self_heal_corrects_drift_of_targets_that_ask_for_it_only() {
     let config = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
     let healing = config.replace(
         "  path: a\n  clusterSelector: {all: \"yes\"}\n",
-        "  path: a\n  clusterSelector: {all: \"yes\"}\n  sync: {selfHeal: true, forceConflicts: true}\n",
+        "  path: a\n  clusterSelector: {all: \"yes\"}\n  sync: {selfHeal: true}\n",
     );
     assert_ne!(config, healing);
     repo.work.write("keelson.yaml", &healing);

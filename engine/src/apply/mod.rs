@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cluster::{Cluster, Discovery};
+use crate::config::{Conflicts, SyncPolicy};
 use crate::inventory;
 use crate::plan::{self, Action, Desired, Member, ObjectError, Plan, PlanError, api_message};
 use crate::render::install_rank;
@@ -26,20 +27,12 @@ use health::Health;
 /// How to sync.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Take fields from other field managers.
-    pub force_conflicts: bool,
-    /// Delete inventory members no longer rendered.
-    pub prune: bool,
+    /// The target's policy (`wait` as overridden by the caller).
+    pub policy: SyncPolicy,
+    /// How long to wait for health: the policy's, as capped or overridden.
+    pub timeout: Duration,
     /// Prune even past the guard.
     pub force_prune: bool,
-    /// Largest share of the inventory one prune may delete.
-    pub prune_guard_percent: u8,
-    pub prune_namespaces: bool,
-    pub prune_crds: bool,
-    pub prune_pvcs: bool,
-    /// Wait for health after applying.
-    pub wait: bool,
-    pub timeout: Duration,
     /// The commit being synced, recorded on the inventory parent.
     pub commit: Option<String>,
     /// Checked before every phase that writes; a sync whose fence fails stops there.
@@ -75,17 +68,11 @@ impl std::fmt::Debug for Fence {
 
 impl Options {
     /// Options from a target's sync policy.
-    pub fn from_policy(p: &crate::config::SyncPolicy) -> Self {
+    pub fn from_policy(p: &SyncPolicy) -> Self {
         Options {
-            force_conflicts: p.force_conflicts,
-            prune: p.prune,
-            force_prune: false,
-            prune_guard_percent: p.prune_guard_percent,
-            prune_namespaces: p.prune_namespaces,
-            prune_crds: p.prune_crds,
-            prune_pvcs: p.prune_pvcs,
-            wait: p.wait,
+            policy: p.clone(),
             timeout: p.timeout.get(),
+            force_prune: false,
             commit: None,
             fence: None,
         }
@@ -98,8 +85,18 @@ pub struct Report {
     pub plan: Plan,
     pub applied: Vec<String>,
     pub pruned: Vec<String>,
-    /// Members left in place because the target does not allow pruning their kind.
-    pub kept: Vec<String>,
+}
+
+impl Report {
+    /// Every field taken over from another manager, as `Kind/ns/name: `.f` owned by `m`,
+    /// taken over`: for the Event and the commit status.
+    pub fn takeovers(&self) -> Vec<String> {
+        self.plan
+            .changes
+            .iter()
+            .flat_map(|c| c.takeovers.iter().map(move |t| format!("{}: {t}", c.id())))
+            .collect()
+    }
 }
 
 /// A sync stopped.
@@ -169,8 +166,9 @@ pub async fn sync(
     let cname = cluster.name.clone();
     // 1. Validate: every object dry-run (objects waiting for a Namespace/CRD of this
     //    render are validated once those exist, before anything else is written).
+    let policy = &options.policy;
     let (plan, desired, prunes) =
-        plan::plan(cluster, target, objects, options.force_conflicts).await?;
+        plan::plan(cluster, target, objects, policy, plan::View::default()).await?;
     if !plan.errors.is_empty() {
         return Err(SyncError::Invalid {
             cluster: cname,
@@ -178,8 +176,8 @@ pub async fn sync(
         });
     }
     // 2. The prune guard, before any write.
-    let (to_prune, kept) = prunable(&prunes, options);
-    if options.prune && !options.force_prune && plan.inventory > 0 {
+    let to_prune = &prunes.delete;
+    if !to_prune.is_empty() && !options.force_prune && plan.inventory > 0 {
         if desired.is_empty() {
             return Err(SyncError::PruneRefused {
                 cluster: cname,
@@ -190,14 +188,14 @@ pub async fn sync(
             });
         }
         let share = to_prune.len() * 100 / plan.inventory;
-        if share > options.prune_guard_percent as usize {
+        if share > policy.prune_guard_percent as usize {
             return Err(SyncError::PruneRefused {
                 cluster: cname,
                 reason: format!(
                     "{} of {} inventory objects ({share} %) would be deleted, over the {} % guard",
                     to_prune.len(),
                     plan.inventory,
-                    options.prune_guard_percent
+                    policy.prune_guard_percent
                 ),
             });
         }
@@ -211,7 +209,7 @@ pub async fn sync(
     let new_ns: BTreeSet<String> = desired.iter().filter_map(|d| d.namespace.clone()).collect();
     let mut all_gks = new_gks.clone();
     let mut all_ns = new_ns.clone();
-    for m in &prunes {
+    for m in prunes.delete.iter().chain(&prunes.keep) {
         all_gks.insert(inventory::group_kind(&m.api_version, &m.kind));
         if let Some(ns) = &m.namespace {
             all_ns.insert(ns.clone());
@@ -274,24 +272,17 @@ pub async fn sync(
 
     // 5. Prune in reverse install order.
     let mut pruned = Vec::new();
-    if options.prune {
-        let mut order = to_prune.clone();
-        order.sort_by_key(|m| std::cmp::Reverse(install_rank(&m.kind)));
-        for m in &order {
-            Fence::check(fence, &cname, "pruning")?;
-            prune_member(cluster, m).await?;
-            pruned.push(m.id());
-        }
+    let mut order = to_prune.clone();
+    order.sort_by_key(|m| std::cmp::Reverse(install_rank(&m.kind)));
+    for m in &order {
+        Fence::check(fence, &cname, "pruning")?;
+        prune_member(cluster, m).await?;
+        pruned.push(m.id());
     }
     // 6. The final inventory: what is rendered, plus members kept by policy.
     let mut final_gks = new_gks;
     let mut final_ns = new_ns;
-    let keep: Vec<&Member> = if options.prune {
-        kept.iter().collect()
-    } else {
-        prunes.iter().collect()
-    };
-    for m in keep {
+    for m in &prunes.keep {
         final_gks.insert(inventory::group_kind(&m.api_version, &m.kind));
         if let Some(ns) = &m.namespace {
             final_ns.insert(ns.clone());
@@ -323,13 +314,22 @@ pub async fn sync(
         target,
         &final_gks,
         &final_ns,
-        options.commit.as_deref().filter(|_| !options.wait),
+        options.commit.as_deref().filter(|_| !policy.wait),
         Some(&record),
         parent_version,
     )
     .await?;
-    if options.wait {
-        let all: Vec<&Desired> = first.iter().chain(rest.iter()).collect();
+    if policy.wait {
+        // Objects keelson leaves alone (`keelson.dev/ssa`) are not waited for.
+        let all: Vec<&Desired> = first
+            .iter()
+            .chain(rest.iter())
+            .filter(|d| {
+                planned
+                    .get(&record_key(d))
+                    .is_none_or(|c| c.skipped.is_none())
+            })
+            .collect();
         wait_healthy(cluster, &all, options.timeout, fence).await?;
         if options.commit.is_some() {
             Fence::check(fence, &cname, "recording the synced commit")?;
@@ -349,17 +349,6 @@ pub async fn sync(
         plan,
         applied,
         pruned,
-        kept: kept.iter().map(Member::id).collect(),
-    })
-}
-
-/// Splits the prune candidates into the ones the policy allows and the ones it keeps.
-fn prunable(prunes: &[Member], o: &Options) -> (Vec<Member>, Vec<Member>) {
-    prunes.iter().cloned().partition(|m| match m.kind.as_str() {
-        "Namespace" => o.prune_namespaces,
-        "CustomResourceDefinition" => o.prune_crds,
-        "PersistentVolumeClaim" => o.prune_pvcs,
-        _ => true,
     })
 }
 
@@ -476,7 +465,8 @@ async fn apply_one(
         .api(&cluster.client)
         .ok_or_else(|| fail("kind not served".into()))?;
     let mut params = PatchParams::apply(plan::FIELD_MANAGER);
-    params.force = options.force_conflicts;
+    // The plan named every field this takes over; `fail` stops at a conflict instead.
+    params.force = options.policy.conflicts == Conflicts::TakeOver;
     let result = api
         .patch(&d.name, &params, &Patch::Apply(&d.obj))
         .await
@@ -522,8 +512,15 @@ async fn revalidate_pending(
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     for d in &resolved {
-        if let Err(e) =
-            plan::plan_object(&cluster.client, d, options.force_conflicts, None, None).await
+        if let Err(e) = plan::plan_object(
+            &cluster.client,
+            d,
+            options.policy.conflicts,
+            None,
+            None,
+            plan::View::default(),
+        )
+        .await
         {
             errors.push(e);
         }

@@ -43,7 +43,7 @@ async fn a_sync_validates_everything_before_its_first_write_then_records_the_inv
             "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson",
             "PATCH /api/v1/namespaces/keelson-system?fieldManager=keelson-inventory",
             "PATCH /api/v1/namespaces/keelson-system/secrets/keelson-shop?fieldManager=keelson&force=true",
-            "PATCH /api/v1/namespaces/shop/configmaps/cm?fieldManager=keelson",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?fieldManager=keelson&force=true",
             "PATCH /api/v1/namespaces/keelson-system/secrets/keelson-shop?fieldManager=keelson&force=true",
         ]
     );

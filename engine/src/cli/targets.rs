@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use keelson::config::Project;
-use keelson::plan::{Action, Plan};
+use keelson::plan::{self, Action, Plan};
 use keelson::source::{Location, Rev, Tree};
 use keelson::sync::{self, Outcome, OutcomeResult, Overrides, Selection};
 use keelson::time::parse_duration;
@@ -59,6 +59,9 @@ enum Format {
 pub struct DiffArgs {
     #[command(flatten)]
     common: Common,
+    /// Show metadata.managedFields in the diff (who owns which field).
+    #[arg(long)]
+    show_managed_fields: bool,
 }
 
 /// Apply the selected targets with server-side apply, prune and wait.
@@ -146,23 +149,27 @@ fn print_plans(outcomes: &[Outcome<Plan>]) {
     for o in outcomes {
         match &o.result {
             OutcomeResult::Ok(plan) => {
-                for c in plan
+                for c in plan.changes.iter().filter(|c| c.action != Action::Prune) {
+                    for line in c.diff.lines() {
+                        println!("{}", paint.line(line));
+                    }
+                }
+                // Then one line per object that changes or that the policy leaves alone.
+                let lines: Vec<String> = plan
                     .changes
                     .iter()
-                    .filter(|c| c.action != Action::Unchanged)
-                {
-                    match c.action {
-                        Action::Prune => println!(
-                            "prune {} (target {}, cluster {})",
-                            c.id(),
-                            o.target,
-                            o.cluster
-                        ),
-                        _ => {
-                            for line in c.diff.lines() {
-                                println!("{}", paint.line(line));
-                            }
-                        }
+                    .filter(|c| c.action != Action::Unchanged || c.skipped.is_some())
+                    .map(plan::Change::summary)
+                    .chain(
+                        plan.kept
+                            .iter()
+                            .map(|k| format!("keep {} ({})", k.object, k.reason)),
+                    )
+                    .collect();
+                if !lines.is_empty() {
+                    println!("target {}, cluster {}:", o.target, o.cluster);
+                    for line in lines {
+                        println!("  {line}");
                     }
                 }
                 for e in &plan.errors {
@@ -220,11 +227,11 @@ fn diff_exit(outcomes: &[Outcome<Plan>]) -> Exit {
     }
 }
 
-fn run_diff(common: &Common) -> anyhow::Result<Exit> {
+fn run_diff(common: &Common, view: plan::View) -> anyhow::Result<Exit> {
     let (tree, project, selection) = load(common)?;
     let outcomes = with_progress(
         "planning on every cluster…",
-        sync::diff_in(tree.fs(), tree.root(), &project, &selection),
+        sync::diff_in(tree.fs(), tree.root(), &project, &selection, view),
     )??;
     if common.output == Format::Json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
@@ -235,12 +242,15 @@ fn run_diff(common: &Common) -> anyhow::Result<Exit> {
 }
 
 pub fn diff(args: DiffArgs) -> anyhow::Result<Exit> {
-    run_diff(&args.common)
+    let view = plan::View {
+        managed_fields: args.show_managed_fields,
+    };
+    run_diff(&args.common, view)
 }
 
 pub fn sync(args: SyncArgs) -> anyhow::Result<Exit> {
     if args.dry_run {
-        return run_diff(&args.common);
+        return run_diff(&args.common, plan::View::default());
     }
     let (tree, project, selection) = load(&args.common)?;
     let overrides = Overrides {
@@ -263,14 +273,19 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<Exit> {
         );
         for o in &outcomes {
             match &o.result {
-                OutcomeResult::Ok(r) => println!(
-                    "{:<24} {:<16} {:>8} {:>7} {:>9}  synced",
-                    o.target,
-                    o.cluster,
-                    r.applied.len(),
-                    r.pruned.len(),
-                    r.plan.count(Action::Unchanged)
-                ),
+                OutcomeResult::Ok(r) => {
+                    println!(
+                        "{:<24} {:<16} {:>8} {:>7} {:>9}  synced",
+                        o.target,
+                        o.cluster,
+                        r.applied.len(),
+                        r.pruned.len(),
+                        r.plan.count(Action::Unchanged)
+                    );
+                    for t in r.takeovers() {
+                        println!("  took over {t}");
+                    }
+                }
                 OutcomeResult::Error(e) => {
                     println!(
                         "{:<24} {:<16} {:>8} {:>7} {:>9}  FAILED",

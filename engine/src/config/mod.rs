@@ -16,6 +16,7 @@
 //!
 //! Every mistake is reported with the field it concerns, before anything touches a cluster.
 
+pub mod policy;
 pub mod windows;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::time::{Cron, Period};
+pub use policy::{Conflicts, IgnoreDifference, OnRemoval, SyncPolicy};
 pub use windows::{Denial, SyncWindows, Verdict};
 
 /// The file name looked for at a repository's root.
@@ -207,44 +209,6 @@ impl TargetRestrictor {
     }
 }
 
-/// How a target is applied.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct SyncPolicy {
-    /// Delete inventory members the render no longer holds.
-    pub prune: bool,
-    /// Correct drift on a schedule, not only on new commits.
-    pub self_heal: bool,
-    /// Take fields over from other field managers.
-    pub force_conflicts: bool,
-    /// Refuse a prune that deletes more than this share of the inventory.
-    pub prune_guard_percent: u8,
-    /// Kinds that may be pruned only when allowed here.
-    pub prune_namespaces: bool,
-    pub prune_crds: bool,
-    pub prune_pvcs: bool,
-    /// Wait for the applied objects to become healthy.
-    pub wait: bool,
-    /// How long to wait (`30s`, `5m`, `1h`).
-    pub timeout: Period,
-}
-
-impl Default for SyncPolicy {
-    fn default() -> Self {
-        SyncPolicy {
-            prune: true,
-            self_heal: false,
-            force_conflicts: false,
-            prune_guard_percent: 50,
-            prune_namespaces: false,
-            prune_crds: false,
-            prune_pvcs: false,
-            wait: false,
-            timeout: Period::from_secs(300),
-        }
-    }
-}
-
 /// A mistake in `keelson.yaml`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -385,12 +349,9 @@ impl Project {
                     ));
                 }
             }
-            if t.sync.prune_guard_percent > 100 {
-                return Err(err(
-                    format!("{field}.sync.pruneGuardPercent"),
-                    "must be 0..=100".into(),
-                ));
-            }
+            t.sync
+                .validate()
+                .map_err(|(f, message)| err(format!("{field}.sync.{f}"), message))?;
         }
         Ok(())
     }

@@ -32,6 +32,8 @@ type Handler = Arc<dyn Fn(&str, &str, Option<&Value>) -> Answer + Send + Sync>;
 pub struct Fake {
     handler: Handler,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    /// Answered (409) to every apply patch sent without `force=true`.
+    conflict: Option<Value>,
 }
 
 impl Fake {
@@ -42,7 +44,15 @@ impl Fake {
         Fake {
             handler: Arc::new(handler),
             recorded: Arc::default(),
+            conflict: None,
         }
+    }
+
+    /// Answers every unforced PATCH with this 409 `Status`, as the server answers an apply
+    /// that conflicts with another field manager.
+    pub fn refusing_unforced_patches(mut self, conflict: Value) -> Self {
+        self.conflict = Some(conflict);
+        self
     }
 
     /// A client of a cluster named `name` that talks to this fake.
@@ -122,6 +132,7 @@ impl tower_service::Service<Request<kube::client::Body>> for Fake {
             } else {
                 format!("{method} {path}?{}", query.join("&"))
             };
+            let forced = query.contains(&"force=true");
             let bytes = request
                 .into_body()
                 .collect()
@@ -129,7 +140,10 @@ impl tower_service::Service<Request<kube::client::Body>> for Fake {
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
             let body: Option<Value> = serde_json::from_slice(&bytes).ok();
-            let (code, answer) = (me.handler)(&method, &path, body.as_ref());
+            let (code, answer) = match &me.conflict {
+                Some(c) if method == "PATCH" && !forced => (StatusCode::CONFLICT, c.clone()),
+                _ => (me.handler)(&method, &path, body.as_ref()),
+            };
             me.recorded
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

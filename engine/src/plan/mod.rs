@@ -4,7 +4,10 @@
 
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod ignore;
 pub mod normalize;
+pub mod opt_out;
+pub mod takeover;
 #[cfg(test)]
 mod tests;
 
@@ -16,7 +19,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cluster::{Cluster, ClusterError, Discovery, Kind};
+use crate::config::{Conflicts, SyncPolicy};
 use crate::inventory;
+pub use takeover::Takeover;
 
 /// Requests in flight at once against one cluster.
 pub const CONCURRENCY: usize = 32;
@@ -45,14 +50,27 @@ pub struct Change {
     /// A unified diff of the normalised live and desired objects (Secret values masked).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
+    /// Where an update changes the object (see [`changed_fields`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
     /// The server could not dry-run it because a Namespace or CRD of this render does not
     /// exist yet; it is shown as rendered.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
-    /// Applying without forcing would conflict with another field manager (the server's
-    /// message names the manager and the fields).
+    /// Fields the render declares that another field manager owns: the apply takes them
+    /// over (`conflicts: takeOver`), or refuses the object (`conflicts: fail`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub takeovers: Vec<Takeover>,
+    /// With `conflicts: fail`, the server's conflict message (an error of the plan).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflict: Option<String>,
+    /// What `ignoreDifferences` gave away from this object (`/spec/replicas (owned by
+    /// hpa)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
+    /// Why the object is left as it is although it is rendered (its `keelson.dev/ssa`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// The live object's resourceVersion (for the inventory's record).
     #[serde(skip)]
     pub resource_version: Option<String>,
@@ -68,12 +86,109 @@ pub struct Change {
 }
 
 impl Change {
+    fn new(
+        action: Action,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Self {
+        Change {
+            action,
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+            diff: String::new(),
+            fields: Vec::new(),
+            pending: false,
+            takeovers: Vec::new(),
+            conflict: None,
+            ignored: Vec::new(),
+            skipped: None,
+            resource_version: None,
+            desired_hash: String::new(),
+            generation: None,
+            meta_hash: String::new(),
+        }
+    }
+
     /// `kind/namespace/name`.
     pub fn id(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
             None => format!("{}/{}", self.kind, self.name),
         }
+    }
+
+    /// One line for people: what happens to the object and to whom its fields go.
+    pub fn summary(&self) -> String {
+        let mut line = match self.action {
+            Action::Create => format!("create {}", self.id()),
+            Action::Update if self.fields.is_empty() => format!("update {}", self.id()),
+            Action::Update => format!("update {}: {}", self.id(), self.fields.join(", ")),
+            Action::Unchanged => format!("unchanged {}", self.id()),
+            Action::Prune => format!("prune {}", self.id()),
+        };
+        if !self.takeovers.is_empty() {
+            let t: Vec<String> = self.takeovers.iter().map(ToString::to_string).collect();
+            line.push_str(&format!("; {}", t.join("; ")));
+        }
+        if !self.ignored.is_empty() {
+            line.push_str(&format!("; ignored {}", self.ignored.join(", ")));
+        }
+        if let Some(why) = &self.skipped {
+            line.push_str(&format!(" ({why})"));
+        }
+        line
+    }
+}
+
+/// The paths where two objects differ (`.data.allowedRegistries`,
+/// `.spec.template.spec.containers[name="web"].image`), at most [`FIELD_DEPTH`] deep and
+/// [`MAX_FIELDS`] of them: enough to say what changed in one line.
+pub fn changed_fields(old: &Value, new: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    differing(old, new, String::new(), 0, &mut out);
+    out
+}
+
+const FIELD_DEPTH: usize = 6;
+const MAX_FIELDS: usize = 12;
+
+fn differing(old: &Value, new: &Value, at: String, depth: usize, out: &mut Vec<String>) {
+    if old == new || out.len() >= MAX_FIELDS {
+        return;
+    }
+    let leaf = |out: &mut Vec<String>, at: String| {
+        if out.len() < MAX_FIELDS {
+            out.push(if at.is_empty() { ".".into() } else { at });
+        }
+    };
+    if depth >= FIELD_DEPTH {
+        return leaf(out, at);
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let (x, y) = (
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                );
+                differing(x, y, format!("{at}.{k}"), depth + 1, out);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let key = match y.get("name").and_then(Value::as_str) {
+                    Some(n) => format!("[name={n:?}]"),
+                    None => format!("[{i}]"),
+                };
+                differing(x, y, format!("{at}{key}"), depth + 1, out);
+            }
+        }
+        _ => leaf(out, at),
     }
 }
 
@@ -84,12 +199,23 @@ pub struct ObjectError {
     pub message: String,
 }
 
+/// An inventory member no longer rendered that stays on the cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    pub object: String,
+    pub reason: String,
+}
+
 /// The plan of one target on one cluster.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Plan {
     pub target: String,
     pub cluster: String,
     pub changes: Vec<Change>,
+    /// Members no longer rendered that the policy keeps (prune off, a kind not allowed,
+    /// `keelson.dev/prune: disabled`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Kept>,
     /// Objects the server refused (invalid, conflicting, forbidden).
     pub errors: Vec<ObjectError>,
     /// Members of the inventory before this plan.
@@ -261,6 +387,38 @@ pub fn yaml_of(obj: &Value) -> String {
     crate::yaml::emit::document(&normalize::normalize(obj))
 }
 
+/// What a diff shows beyond the objects' content.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View {
+    /// `metadata.managedFields` (without their times), to see who owns what.
+    pub managed_fields: bool,
+}
+
+impl View {
+    fn text(self, obj: &Value) -> String {
+        let mut shown = normalize::normalize(obj);
+        if self.managed_fields
+            && let (Some(Value::Array(entries)), Some(meta)) = (
+                obj.pointer("/metadata/managedFields"),
+                shown.get_mut("metadata").and_then(Value::as_object_mut),
+            )
+        {
+            let entries: Vec<Value> = entries
+                .iter()
+                .cloned()
+                .map(|mut e| {
+                    if let Some(m) = e.as_object_mut() {
+                        m.remove("time");
+                    }
+                    e
+                })
+                .collect();
+            meta.insert("managedFields".into(), Value::Array(entries));
+        }
+        crate::yaml::emit::document(&shown)
+    }
+}
+
 /// A unified diff between two texts, labelled with the object's id.
 pub fn unified(id: &str, old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)
@@ -332,34 +490,31 @@ pub fn desired_hash(d: &Desired) -> String {
 pub async fn plan_object(
     client: &kube::Client,
     d: &Desired,
-    force: bool,
+    conflicts: Conflicts,
     live: Option<&Value>,
     record: Option<&inventory::Applied>,
+    view: View,
 ) -> Result<Change, ObjectError> {
     let fail = |message: String| ObjectError {
         object: d.id(),
         message,
     };
-    let live_rv = live
+    let mut change = Change::new(
+        Action::Create,
+        &d.api_version,
+        &d.kind,
+        d.namespace.as_deref(),
+        &d.name,
+    );
+    change.resource_version = live
         .and_then(|l| l.pointer("/metadata/resourceVersion"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let mut change = Change {
-        action: Action::Create,
-        api_version: d.api_version.clone(),
-        kind: d.kind.clone(),
-        namespace: d.namespace.clone(),
-        name: d.name.clone(),
-        diff: String::new(),
-        pending: false,
-        conflict: None,
-        resource_version: live_rv.clone(),
-        desired_hash: desired_hash(d),
-        generation: live
-            .and_then(|l| l.pointer("/metadata/generation"))
-            .and_then(Value::as_i64),
-        meta_hash: live.map(|l| meta_hash(&d.obj, l)).unwrap_or_default(),
-    };
+    change.desired_hash = desired_hash(d);
+    change.generation = live
+        .and_then(|l| l.pointer("/metadata/generation"))
+        .and_then(Value::as_i64);
+    change.meta_hash = live.map(|l| meta_hash(&d.obj, l)).unwrap_or_default();
     // An object of another ApplySet is never adopted (relabelled, then pruned with ours).
     let label = |o: &Value| {
         o.pointer("/metadata/labels")
@@ -375,6 +530,20 @@ pub async fn plan_object(
             inventory::PART_OF
         )));
     }
+    opt_out::check_prune(&d.obj).map_err(fail)?;
+    match opt_out::ssa(&d.obj).map_err(fail)? {
+        opt_out::Ssa::Ignore => {
+            change.action = Action::Unchanged;
+            change.skipped = Some(format!("{}: Ignore", opt_out::SSA));
+            return Ok(change);
+        }
+        opt_out::Ssa::IfNotPresent if live.is_some() => {
+            change.action = Action::Unchanged;
+            change.skipped = Some(format!("{}: IfNotPresent, and it exists", opt_out::SSA));
+            return Ok(change);
+        }
+        _ => {}
+    }
     if let Some(r) = record
         && live.is_some()
         && proven_unchanged(&change, r)
@@ -387,19 +556,21 @@ pub async fn plan_object(
         change.diff = unified(&d.id(), "", &yaml_of(&d.obj));
         return Ok(change);
     };
-    // Dry-run the apply as it would really be sent. When that conflicts with another field
-    // manager, the conflict is reported and a forced dry-run shows the drift it would
-    // overwrite — one request in the usual case, two only for a conflict.
+    // Dry-run the apply without forcing: a conflict names each field another manager
+    // owns. Then, under `takeOver`, a forced dry-run shows the drift the apply undoes —
+    // one request in the usual case, two only for a conflict.
     let attempt = |force: bool| {
         let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
         params.force = force;
         let api = api.clone();
         async move { api.patch(&d.name, &params, &Patch::Apply(&d.obj)).await }
     };
-    let first = attempt(force).await;
-    let result = match first {
-        Err(kube::Error::Api(s)) if s.code == 409 && !force => {
-            change.conflict = Some(api_message(&kube::Error::Api(s)));
+    let result = match attempt(false).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            change.takeovers = takeover::from_status(&s);
+            if conflicts == Conflicts::Fail {
+                change.conflict = Some(api_message(&kube::Error::Api(s)));
+            }
             attempt(true).await
         }
         other => other,
@@ -414,16 +585,17 @@ pub async fn plan_object(
         }
         Err(e) => return Err(fail(api_message(&e))),
     };
-    let desired = yaml_of(&serde_json::to_value(&dry).map_err(|e| fail(e.to_string()))?);
+    let dry = serde_json::to_value(&dry).map_err(|e| fail(e.to_string()))?;
     match live {
-        None => change.diff = unified(&d.id(), "", &desired),
+        None => change.diff = unified(&d.id(), "", &view.text(&dry)),
         Some(live) => {
-            let current = yaml_of(live);
+            let (current, desired) = (normalize::normalize(live), normalize::normalize(&dry));
             if current == desired {
                 change.action = Action::Unchanged;
             } else {
                 change.action = Action::Update;
-                change.diff = unified(&d.id(), &current, &desired);
+                change.diff = unified(&d.id(), &view.text(live), &view.text(&dry));
+                change.fields = changed_fields(&current, &desired);
             }
         }
     }
@@ -499,6 +671,8 @@ pub struct Member {
     pub name: String,
     pub uid: String,
     pub resource: Kind,
+    /// The live object carries `keelson.dev/prune: disabled`.
+    pub prune_disabled: bool,
 }
 
 impl Member {
@@ -596,6 +770,9 @@ pub async fn members(
                             name: item.metadata.name.clone().unwrap_or_default(),
                             uid: item.metadata.uid.clone().unwrap_or_default(),
                             resource: resolved.clone(),
+                            prune_disabled: opt_out::prune_disabled(
+                                item.metadata.annotations.as_ref(),
+                            ),
                         })
                         .collect::<Vec<_>>(),
                 )
@@ -644,16 +821,46 @@ async fn resolve_group_kind(
     Ok(None)
 }
 
-/// Plans a target on one cluster: every rendered object dry-run, and the inventory's
-/// members no longer rendered marked for pruning.
+/// The inventory's members the render no longer holds.
+#[derive(Debug, Clone, Default)]
+pub struct Prunes {
+    /// To delete.
+    pub delete: Vec<Member>,
+    /// To keep, by policy (they stay inventory members).
+    pub keep: Vec<Member>,
+}
+
+/// Why the policy keeps a member the render no longer holds, if it does.
+fn keep_reason(m: &Member, policy: &SyncPolicy) -> Option<String> {
+    let allowed = |yes: bool, setting: &str| {
+        (!yes).then(|| format!("{} is not pruned without sync.{setting}", m.kind))
+    };
+    if !policy.prune {
+        return Some("sync.prune is off".into());
+    }
+    if m.prune_disabled {
+        return Some(format!("{}: disabled", opt_out::PRUNE));
+    }
+    match m.kind.as_str() {
+        "Namespace" => allowed(policy.prune_namespaces, "pruneNamespaces"),
+        "CustomResourceDefinition" => allowed(policy.prune_crds, "pruneCrds"),
+        "PersistentVolumeClaim" => allowed(policy.prune_pvcs, "prunePvcs"),
+        _ => None,
+    }
+}
+
+/// Plans a target on one cluster: every rendered object dry-run (after `ignoreDifferences`
+/// gave its fields away), and the inventory's members no longer rendered split into what
+/// the policy prunes and what it keeps.
 pub async fn plan(
     cluster: &Cluster,
     target: &str,
     objects: &[Map<String, Value>],
-    force: bool,
-) -> Result<(Plan, Vec<Desired>, Vec<Member>), PlanError> {
+    policy: &SyncPolicy,
+    view: View,
+) -> Result<(Plan, Vec<Desired>, Prunes), PlanError> {
     let mut discovery = Discovery::default();
-    let (desired, mut errors) = prepare(cluster, &mut discovery, target, objects).await?;
+    let (mut desired, mut errors) = prepare(cluster, &mut discovery, target, objects).await?;
     let parent = read_parent(cluster, target).await?;
     let record = parent
         .as_ref()
@@ -661,18 +868,41 @@ pub async fn plan(
         .unwrap_or_default();
     let parent_version = parent.as_ref().and_then(|p| p.resource_version.clone());
     let live = live_objects(cluster, &desired).await?;
+    let live_of = |d: &Desired| live.get(&(d.kind.clone(), d.namespace.clone(), d.name.clone()));
+    let mut ignored: HashMap<String, Vec<String>> = HashMap::new();
+    if !policy.ignore_differences.is_empty() {
+        for d in &mut desired {
+            let id = (
+                d.api_version.as_str(),
+                d.kind.as_str(),
+                d.namespace.as_deref(),
+                d.name.as_str(),
+            );
+            let mut obj = d.obj.clone();
+            let given = ignore::apply(&policy.ignore_differences, &mut obj, id, live_of(d));
+            if !given.is_empty() {
+                ignored.insert(d.id(), given);
+                d.obj = obj;
+            }
+        }
+    }
     let requests: Vec<_> = desired
         .iter()
         .map(|d| {
-            let key = (d.kind.clone(), d.namespace.clone(), d.name.clone());
-            let live = live.get(&key);
             let applied = record.get(&inventory::record_key(
                 &d.api_version,
                 &d.kind,
                 d.namespace.as_deref(),
                 &d.name,
             ));
-            plan_object(&cluster.client, d, force, live, applied)
+            plan_object(
+                &cluster.client,
+                d,
+                policy.conflicts,
+                live_of(d),
+                applied,
+                view,
+            )
         })
         .collect();
     let results: Vec<Result<Change, ObjectError>> = futures::stream::iter(requests)
@@ -682,13 +912,14 @@ pub async fn plan(
     let mut changes = Vec::new();
     for r in results {
         match r {
-            Ok(c) => {
+            Ok(mut c) => {
                 if let Some(conflict) = &c.conflict {
                     errors.push(ObjectError {
                         object: c.id(),
                         message: conflict.clone(),
                     });
                 }
+                c.ignored = ignored.remove(&c.id()).unwrap_or_default();
                 changes.push(c);
             }
             Err(e) => errors.push(e),
@@ -713,31 +944,38 @@ pub async fn plan(
         .iter()
         .map(|d| (d.kind.clone(), d.namespace.clone(), d.name.clone()))
         .collect();
-    let prunes: Vec<Member> = members
+    let mut prunes = Prunes::default();
+    let mut kept = Vec::new();
+    for m in members
         .into_iter()
         .filter(|m| !rendered.contains(&(m.kind.clone(), m.namespace.clone(), m.name.clone())))
-        .collect();
-    for m in &prunes {
-        changes.push(Change {
-            action: Action::Prune,
-            api_version: m.api_version.clone(),
-            kind: m.kind.clone(),
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
-            diff: String::new(),
-            pending: false,
-            conflict: None,
-            resource_version: None,
-            desired_hash: String::new(),
-            generation: None,
-            meta_hash: String::new(),
-        });
+    {
+        match keep_reason(&m, policy) {
+            Some(reason) => {
+                kept.push(Kept {
+                    object: m.id(),
+                    reason,
+                });
+                prunes.keep.push(m);
+            }
+            None => {
+                changes.push(Change::new(
+                    Action::Prune,
+                    &m.api_version,
+                    &m.kind,
+                    m.namespace.as_deref(),
+                    &m.name,
+                ));
+                prunes.delete.push(m);
+            }
+        }
     }
     Ok((
         Plan {
             target: target.to_string(),
             cluster: cluster.name.clone(),
             changes,
+            kept,
             errors,
             inventory: inventory_size,
             listed,

@@ -4,7 +4,21 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::fake::{Fake, config_map, core_v1, status};
-use super::{Action, plan};
+use super::{Action, View};
+use crate::config::{Conflicts, SyncPolicy};
+
+async fn plan(
+    cluster: &crate::cluster::Cluster,
+    target: &str,
+    objects: &[serde_json::Map<String, Value>],
+    conflicts: Conflicts,
+) -> Result<(super::Plan, Vec<super::Desired>, super::Prunes), super::PlanError> {
+    let policy = SyncPolicy {
+        conflicts,
+        ..SyncPolicy::default()
+    };
+    super::plan(cluster, target, objects, &policy, View::default()).await
+}
 
 /// A cluster with no parent for the target and `live` (if any) as the only ConfigMap.
 fn cluster(live: Option<Value>) -> Fake {
@@ -31,9 +45,14 @@ fn cluster(live: Option<Value>) -> Fake {
 #[tokio::test]
 async fn a_new_object_is_discovered_listed_and_dry_run_in_that_order() {
     let fake = cluster(None);
-    let (p, desired, prunes) = plan(&fake.cluster("one"), "shop", &[config_map("1")], false)
-        .await
-        .unwrap();
+    let (p, desired, prunes) = plan(
+        &fake.cluster("one"),
+        "shop",
+        &[config_map("1")],
+        Conflicts::TakeOver,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         fake.lines(),
         [
@@ -44,7 +63,7 @@ async fn a_new_object_is_discovered_listed_and_dry_run_in_that_order() {
         ]
     );
     assert_eq!(p.count(Action::Create), 1, "{p:?}");
-    assert!(p.errors.is_empty() && prunes.is_empty() && desired.len() == 1);
+    assert!(p.errors.is_empty() && prunes.delete.is_empty() && desired.len() == 1);
     // What is dry-run is the render, labelled as a member of the target's inventory.
     let sent = fake.requests()[3].body.clone().unwrap_or_default();
     assert_eq!(sent["data"]["v"], "1");
@@ -54,17 +73,89 @@ async fn a_new_object_is_discovered_listed_and_dry_run_in_that_order() {
             .is_some_and(|l| !l.is_empty()),
         "{sent}"
     );
+}
 
-    // With force, the same dry-run takes the fields over.
-    let forced = cluster(None);
-    plan(&forced.cluster("one"), "shop", &[config_map("1")], true)
-        .await
-        .unwrap();
+/// A cluster where another manager owns `.data.v` of the live ConfigMap: the unforced
+/// dry-run conflicts, the forced one answers.
+fn cluster_with_an_intruder() -> Fake {
+    Fake::new(move |method, path, body| match (method, path) {
+        ("GET", "/api/v1") => (StatusCode::OK, core_v1()),
+        ("GET", "/api/v1/namespaces/shop/configmaps") => (
+            StatusCode::OK,
+            json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "0"},
+                 "metadata": {"name": "cm", "namespace": "shop", "resourceVersion": "6",
+                              "labels": {crate::inventory::PART_OF: crate::inventory::applyset_id("shop")}}}]}),
+        ),
+        ("PATCH", "/api/v1/namespaces/shop/configmaps/cm") => {
+            let mut obj = body.cloned().unwrap_or_default();
+            obj["metadata"]["resourceVersion"] = json!("7");
+            (StatusCode::OK, obj)
+        }
+        _ => status(StatusCode::NOT_FOUND, "NotFound"),
+    })
+    .refusing_unforced_patches(json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409,
+        "message": "Apply failed with 1 conflict: conflict with \"intruder\" using v1: .data.v",
+        "details": {"causes": [{"reason": "FieldManagerConflict",
+                                "message": "conflict with \"intruder\" using v1", "field": ".data.v"}]}
+    }))
+}
+
+#[tokio::test]
+async fn a_field_of_another_manager_is_taken_over_and_named() {
+    let fake = cluster_with_an_intruder();
+    let (p, _, _) = plan(
+        &fake.cluster("one"),
+        "shop",
+        &[config_map("1")],
+        Conflicts::TakeOver,
+    )
+    .await
+    .unwrap();
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    let c = &p.changes[0];
     assert_eq!(
-        forced.lines().last().map(String::as_str),
-        Some(
-            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson&force=true"
-        )
+        (c.action, c.fields.as_slice()),
+        (Action::Update, &[".data.v".to_string()][..])
+    );
+    assert_eq!(
+        c.takeovers[0].to_string(),
+        "`.data.v` owned by `intruder`, taken over"
+    );
+    assert_eq!(
+        c.summary(),
+        "update ConfigMap/shop/cm: .data.v; `.data.v` owned by `intruder`, taken over"
+    );
+    let patches: Vec<String> = fake
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("PATCH"))
+        .collect();
+    assert_eq!(
+        patches,
+        [
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson&force=true",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn with_conflicts_fail_the_conflict_is_an_error_of_the_plan() {
+    let fake = cluster_with_an_intruder();
+    let (p, _, _) = plan(
+        &fake.cluster("one"),
+        "shop",
+        &[config_map("1")],
+        Conflicts::Fail,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.errors.len(), 1, "{p:?}");
+    assert!(
+        p.errors[0].message.contains("field-manager conflict")
+            && p.errors[0].message.contains("intruder")
     );
 }
 
@@ -74,9 +165,14 @@ async fn drift_is_an_update_with_a_diff_and_nothing_is_written() {
                       "metadata": {"name": "cm", "namespace": "shop", "resourceVersion": "6"},
                       "data": {"v": "0"}});
     let fake = cluster(Some(live));
-    let (p, _, _) = plan(&fake.cluster("one"), "shop", &[config_map("1")], false)
-        .await
-        .unwrap();
+    let (p, _, _) = plan(
+        &fake.cluster("one"),
+        "shop",
+        &[config_map("1")],
+        Conflicts::TakeOver,
+    )
+    .await
+    .unwrap();
     assert_eq!(p.count(Action::Update), 1, "{p:?}");
     let change = &p.changes[0];
     assert!(
@@ -103,10 +199,15 @@ async fn an_api_error_while_listing_names_the_cluster_and_the_kind() {
         }
         _ => status(StatusCode::FORBIDDEN, "Forbidden"),
     });
-    let e = plan(&fake.cluster("prod"), "shop", &[config_map("1")], false)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = plan(
+        &fake.cluster("prod"),
+        "shop",
+        &[config_map("1")],
+        Conflicts::TakeOver,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("cluster prod") && e.contains("ConfigMap"), "{e}");
     assert!(
         fake.lines().iter().all(|l| !l.starts_with("PATCH")),
@@ -123,9 +224,14 @@ async fn an_object_of_another_applyset_is_an_error_and_is_not_dry_run() {
                "labels": {crate::inventory::PART_OF: "applyset-of-someone-else-v1"}}),
     );
     let fake = cluster(Some(Value::Object(live)));
-    let (p, _, _) = plan(&fake.cluster("one"), "shop", &[config_map("2")], true)
-        .await
-        .unwrap();
+    let (p, _, _) = plan(
+        &fake.cluster("one"),
+        "shop",
+        &[config_map("2")],
+        Conflicts::TakeOver,
+    )
+    .await
+    .unwrap();
     assert_eq!(p.errors.len(), 1, "{p:?}");
     assert!(
         p.errors[0].message.contains("another ApplySet")

@@ -711,8 +711,18 @@ impl Engine {
         match apply::sync(&connected, t, &objects, &options).await {
             Ok(report) => {
                 let took = started.elapsed();
+                let takeovers = report.takeovers();
+                // Git won over someone's edit: said first, so the status's 140 characters
+                // keep it.
+                let took_over = match takeovers.as_slice() {
+                    [] => String::new(),
+                    [one] => format!("took over {one}; "),
+                    [first, more @ ..] => {
+                        format!("took over {first} and {} more field(s); ", more.len())
+                    }
+                };
                 let note = format!(
-                    "synced {} to {}: {} applied, {} pruned, {} unchanged in {} ms",
+                    "{took_over}synced {} to {}: {} applied, {} pruned, {} unchanged in {} ms",
                     t,
                     &commit[..commit.len().min(12)],
                     report.applied.len(),
@@ -740,6 +750,22 @@ impl Engine {
                 });
                 self.board.result(t, c, Outcome::Success, took);
                 self.status(job.key.0, commit, t, c, State::Success, &note);
+                if !takeovers.is_empty() {
+                    events::record(
+                        &connected,
+                        t,
+                        events::Kind::Normal,
+                        "TookOver",
+                        &format!(
+                            "{} field(s) owned by other managers taken back for Git at {}: {}",
+                            takeovers.len(),
+                            &commit[..commit.len().min(12)],
+                            takeovers.join("; ")
+                        ),
+                        &self.identity,
+                    )
+                    .await;
+                }
                 if !report.applied.is_empty() || !report.pruned.is_empty() {
                     events::record(
                         &connected,

@@ -139,18 +139,26 @@ pub async fn diff(
     project: &Project,
     selection: &Selection,
 ) -> Result<Vec<Outcome<Plan>>, Error> {
-    diff_in(&render::DiskFs, root, project, selection).await
+    diff_in(
+        &render::DiskFs,
+        root,
+        project,
+        selection,
+        plan::View::default(),
+    )
+    .await
 }
 
-/// [`diff`] of a tree read through `fs` (a directory or a git tree).
+/// [`diff`] of a tree read through `fs` (a directory or a git tree), shown as `view` says.
 pub async fn diff_in(
     fs: &dyn render::FileSystem,
     root: &Path,
     project: &Project,
     selection: &Selection,
+    view: plan::View,
 ) -> Result<Vec<Outcome<Plan>>, Error> {
     for_each_pair(fs, root, project, selection, |c, t, objects| async move {
-        Ok(plan::plan(&c, &t.name, &objects, t.sync.force_conflicts)
+        Ok(plan::plan(&c, &t.name, &objects, &t.sync, view)
             .await
             .map(|(p, _, _)| p)?)
     })
@@ -203,7 +211,7 @@ pub async fn sync_in(
         let mut options = apply::Options::from_policy(&t.sync);
         options.force_prune = overrides.force_prune;
         if let Some(w) = overrides.wait {
-            options.wait = w;
+            options.policy.wait = w;
         }
         if let Some(d) = overrides.timeout {
             options.timeout = d;
