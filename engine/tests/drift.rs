@@ -340,3 +340,124 @@ fn ignored_replicas_stay_with_their_scaler_while_every_other_field_follows_git()
         let _ = repo.path();
     }
 }
+
+/// keelson.yaml with one target per `(name, sync)`, each rendering `dir/<name>`: its
+/// Namespace and a ConfigMap.
+fn targets(repo: &Repo, targets: &[(&str, &str)]) {
+    let kubeconfig = ControlPlane::shared().kubeconfig().display().to_string();
+    let mut text = format!(
+        "clusters:\n\
+         - name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-1, path: {kubeconfig}}}\n\
+         targets:\n"
+    );
+    for (name, sync) in targets {
+        let t = format!("{}-{name}", repo.id);
+        text.push_str(&format!(
+            "- name: {t}\n  path: {name}\n  clusterSelector: {{all: \"yes\"}}\n  sync: {{{sync}}}\n"
+        ));
+        let dir = repo.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let docs = [
+            format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {t}\n"),
+            config_map("cm", "", "v: '1'"),
+        ];
+        std::fs::write(dir.join("objects.yaml"), docs.join("---\n")).unwrap();
+        std::fs::write(
+            dir.join("kustomization.yaml"),
+            format!("namespace: {t}\nresources:\n- objects.yaml\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(repo.path().join("keelson.yaml"), text).unwrap();
+}
+
+#[test]
+fn a_target_that_leaves_keelson_yaml_is_pruned_or_orphaned_as_its_policy_says() {
+    let rt = runtime();
+    let repo = Repo::new("removal", "");
+    // A work tree whose origin names the repository: its syncs are recorded under it.
+    for args in [
+        &["init", "-q"][..],
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://git.example/team/deploy.git",
+        ],
+    ] {
+        assert!(
+            Command::new("git")
+                .arg("-C")
+                .arg(repo.path())
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let all = [
+        ("stays", ""),
+        ("pruned", "onRemoval: prune, pruneGuardPercent: 100"),
+        ("guarded", "onRemoval: prune, pruneGuardPercent: 40"),
+        ("orphaned", ""),
+    ];
+    targets(&repo, &all);
+    let (code, out, err) = repo.keelson("sync", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let c = client(&rt, "e2e-1");
+    let cm = |t: &str| {
+        let api: Api<ConfigMap> = Api::namespaced(c.clone(), &format!("{}-{t}", repo.id));
+        data(&rt, &api, "cm", "v")
+    };
+    let parent = |t: &str| {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(c.clone(), "keelson-system");
+        rt.block_on(api.get_opt(&format!("keelson-{}-{t}", repo.id)))
+            .unwrap()
+            .is_some()
+    };
+    targets(&repo, &all[..1]);
+
+    let (code, out, err) = repo.keelson("diff", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let id = &repo.id;
+    for line in [
+        format!("target {id}-pruned left keelson.yaml (onRemoval: prune), cluster one:"),
+        format!("  prune ConfigMap/{id}-pruned/cm"),
+        format!(
+            "  keep Namespace/{id}-pruned (Namespace is not pruned without sync.pruneNamespaces)"
+        ),
+        format!("target {id}-orphaned left keelson.yaml (onRemoval: orphan), cluster one:"),
+        format!(
+            "  keep ConfigMap/{id}-orphaned/cm (the target left keelson.yaml; onRemoval: orphan)"
+        ),
+    ] {
+        assert!(out.contains(&line), "{line:?} missing in:\n{out}");
+    }
+
+    let (code, out, err) = repo.keelson("sync", &[]);
+    assert_eq!(code, 1, "the guarded removal is refused: {out}{err}");
+    assert!(
+        err.contains(&format!(
+            "target {id}-guarded left keelson.yaml with onRemoval: prune, but 1 of 2 inventory \
+             objects (50 %) would be deleted, over the 40 % guard"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--force-prune"), "{err}");
+    assert_eq!((cm("pruned"), parent("pruned")), (None, false));
+    assert_eq!(
+        (cm("orphaned").as_deref(), parent("orphaned")),
+        (Some("1"), false)
+    );
+    assert_eq!(
+        (cm("guarded").as_deref(), parent("guarded")),
+        (Some("1"), true)
+    );
+    assert_eq!((cm("stays").as_deref(), parent("stays")), (Some("1"), true));
+
+    let (code, out, err) = repo.keelson("sync", &["--force-prune"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!((cm("guarded"), parent("guarded")), (None, false));
+    assert_eq!(repo.keelson("diff", &[]).0, 0, "nothing left to remove");
+}

@@ -3,8 +3,11 @@
 //! longer holds (guarded), keep the ApplySet inventory, and optionally wait for health.
 
 pub mod health;
+mod removal;
 #[cfg(test)]
 mod tests;
+
+pub use removal::remove;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -35,6 +38,9 @@ pub struct Options {
     pub force_prune: bool,
     /// The commit being synced, recorded on the inventory parent.
     pub commit: Option<String>,
+    /// The repository synced from, recorded on the parent: a target it removes later is
+    /// found by it.
+    pub origin: Option<inventory::Origin>,
     /// Checked before every phase that writes; a sync whose fence fails stops there.
     pub fence: Option<Fence>,
 }
@@ -74,6 +80,7 @@ impl Options {
             timeout: p.timeout.get(),
             force_prune: false,
             commit: None,
+            origin: None,
             fence: None,
         }
     }
@@ -167,6 +174,11 @@ pub async fn sync(
     // 1. Validate: every object dry-run (objects waiting for a Namespace/CRD of this
     //    render are validated once those exist, before anything else is written).
     let policy = &options.policy;
+    let removal = inventory::Removal::of(policy);
+    let provenance = inventory::Provenance {
+        origin: options.origin.as_ref(),
+        removal: &removal,
+    };
     let (plan, desired, prunes) =
         plan::plan(cluster, target, objects, policy, plan::View::default()).await?;
     if !plan.errors.is_empty() {
@@ -187,18 +199,12 @@ pub async fn sync(
                 ),
             });
         }
-        let share = to_prune.len() * 100 / plan.inventory;
-        if share > policy.prune_guard_percent as usize {
-            return Err(SyncError::PruneRefused {
-                cluster: cname,
-                reason: format!(
-                    "{} of {} inventory objects ({share} %) would be deleted, over the {} % guard",
-                    to_prune.len(),
-                    plan.inventory,
-                    policy.prune_guard_percent
-                ),
-            });
-        }
+        share_guard(to_prune.len(), plan.inventory, policy.prune_guard_percent).map_err(
+            |reason| SyncError::PruneRefused {
+                cluster: cname.clone(),
+                reason,
+            },
+        )?;
     }
     // 3. The inventory parent first lists old and new members, so an interrupted sync
     //    leaves every member findable.
@@ -231,8 +237,8 @@ pub async fn sync(
             write_parent(
                 cluster,
                 target,
-                &all_gks,
-                &all_ns,
+                provenance,
+                (&all_gks, &all_ns),
                 None,
                 None,
                 parent_version,
@@ -271,14 +277,7 @@ pub async fn sync(
     apply_in_order(cluster, &rest_todo, options, &mut applied, &mut versions).await?;
 
     // 5. Prune in reverse install order.
-    let mut pruned = Vec::new();
-    let mut order = to_prune.clone();
-    order.sort_by_key(|m| std::cmp::Reverse(install_rank(&m.kind)));
-    for m in &order {
-        Fence::check(fence, &cname, "pruning")?;
-        prune_member(cluster, m).await?;
-        pruned.push(m.id());
-    }
+    let pruned = prune_in_order(cluster, to_prune, fence).await?;
     // 6. The final inventory: what is rendered, plus members kept by policy.
     let mut final_gks = new_gks;
     let mut final_ns = new_ns;
@@ -312,8 +311,8 @@ pub async fn sync(
     let parent_version = write_parent(
         cluster,
         target,
-        &final_gks,
-        &final_ns,
+        provenance,
+        (&final_gks, &final_ns),
         options.commit.as_deref().filter(|_| !policy.wait),
         Some(&record),
         parent_version,
@@ -336,8 +335,8 @@ pub async fn sync(
             write_parent(
                 cluster,
                 target,
-                &final_gks,
-                &final_ns,
+                provenance,
+                (&final_gks, &final_ns),
                 options.commit.as_deref(),
                 Some(&record),
                 Some(parent_version),
@@ -382,8 +381,8 @@ async fn ensure_parent_namespace(cluster: &Cluster) -> Result<(), SyncError> {
 async fn write_parent(
     cluster: &Cluster,
     target: &str,
-    gks: &BTreeSet<String>,
-    namespaces: &BTreeSet<String>,
+    provenance: inventory::Provenance<'_>,
+    (gks, namespaces): (&BTreeSet<String>, &BTreeSet<String>),
     commit: Option<&str>,
     record: Option<&inventory::Record>,
     expected: Option<String>,
@@ -391,7 +390,7 @@ async fn write_parent(
     let api: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
     let name = inventory::parent_name(target);
-    let mut parent = inventory::parent_object(target, gks, namespaces, commit, record);
+    let mut parent = inventory::parent_object(target, gks, namespaces, commit, record, provenance);
     if let (Some(v), Some(meta)) = (expected, parent["metadata"].as_object_mut()) {
         // In an apply patch a resourceVersion is a precondition.
         meta.insert("resourceVersion".into(), Value::String(v));
@@ -405,15 +404,22 @@ async fn write_parent(
         .await
     {
         Ok(written) => Ok(written.metadata.resource_version.unwrap_or_default()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Err(SyncError::ParentChanged {
+        Err(e) => Err(parent_error(cluster, &name, e)),
+    }
+}
+
+/// A failed write of the parent `name`: a 409 means another writer came first.
+fn parent_error(cluster: &Cluster, name: &str, e: kube::Error) -> SyncError {
+    match e {
+        kube::Error::Api(s) if s.code == 409 => SyncError::ParentChanged {
             cluster: cluster.name.clone(),
             parent: format!("Secret/{}/{name}", inventory::PARENT_NAMESPACE),
-        }),
-        Err(e) => Err(SyncError::Apply {
+        },
+        e => SyncError::Apply {
             cluster: cluster.name.clone(),
             object: format!("inventory {name}"),
             message: api_message(&e),
-        }),
+        },
     }
 }
 
@@ -532,6 +538,36 @@ async fn revalidate_pending(
         });
     }
     Ok(resolved)
+}
+
+/// The prune guard: deleting `delete` of an inventory of `inventory` objects must stay
+/// within `percent` of it.
+fn share_guard(delete: usize, inventory: usize, percent: u8) -> Result<(), String> {
+    let share = delete * 100 / inventory.max(1);
+    if share > percent as usize {
+        return Err(format!(
+            "{delete} of {inventory} inventory objects ({share} %) would be deleted, over the {percent} % guard"
+        ));
+    }
+    Ok(())
+}
+
+/// Deletes members in reverse install order (workloads before their Namespace, objects
+/// before their CRD), checking the fence before each.
+async fn prune_in_order(
+    cluster: &Cluster,
+    members: &[Member],
+    fence: Option<&Fence>,
+) -> Result<Vec<String>, SyncError> {
+    let mut order = members.to_vec();
+    order.sort_by_key(|m| std::cmp::Reverse(install_rank(&m.kind)));
+    let mut pruned = Vec::new();
+    for m in &order {
+        Fence::check(fence, &cluster.name, "pruning")?;
+        prune_member(cluster, m).await?;
+        pruned.push(m.id());
+    }
+    Ok(pruned)
 }
 
 async fn prune_member(cluster: &Cluster, m: &Member) -> Result<(), SyncError> {

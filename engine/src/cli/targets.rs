@@ -104,6 +104,9 @@ fn load(common: &Common) -> anyhow::Result<(Tree, Project, Selection)> {
         target: common.target.clone(),
         cluster: common.cluster.clone(),
         kubeconfig: common.kubeconfig.clone(),
+        origin: location
+            .origin()
+            .map(|u| keelson::inventory::Origin::of(&u)),
     };
     Ok((tree, project, selection))
 }
@@ -166,11 +169,24 @@ fn print_plans(outcomes: &[Outcome<Plan>]) {
                             .map(|k| format!("keep {} ({})", k.object, k.reason)),
                     )
                     .collect();
-                if !lines.is_empty() {
+                if let Some(policy) = plan.removed {
+                    let policy = serde_json::to_value(policy).unwrap_or_default();
+                    println!(
+                        "target {} left keelson.yaml (onRemoval: {}), cluster {}:",
+                        o.target,
+                        policy.as_str().unwrap_or_default(),
+                        o.cluster
+                    );
+                    println!(
+                        "  delete its inventory Secret/{}/{}",
+                        keelson::inventory::PARENT_NAMESPACE,
+                        keelson::inventory::parent_name(&o.target)
+                    );
+                } else if !lines.is_empty() {
                     println!("target {}, cluster {}:", o.target, o.cluster);
-                    for line in lines {
-                        println!("  {line}");
-                    }
+                }
+                for line in lines {
+                    println!("  {line}");
                 }
                 for e in &plan.errors {
                     eprintln!(
@@ -275,12 +291,17 @@ pub fn sync(args: SyncArgs) -> anyhow::Result<Exit> {
             match &o.result {
                 OutcomeResult::Ok(r) => {
                     println!(
-                        "{:<24} {:<16} {:>8} {:>7} {:>9}  synced",
+                        "{:<24} {:<16} {:>8} {:>7} {:>9}  {}",
                         o.target,
                         o.cluster,
                         r.applied.len(),
                         r.pruned.len(),
-                        r.plan.count(Action::Unchanged)
+                        r.plan.count(Action::Unchanged),
+                        match r.plan.removed {
+                            None => "synced",
+                            Some(keelson::config::OnRemoval::Prune) => "removed",
+                            Some(keelson::config::OnRemoval::Orphan) => "orphaned",
+                        }
                     );
                     for t in r.takeovers() {
                         println!("  took over {t}");

@@ -24,6 +24,81 @@ pub const NAMESPACES: &str = "applyset.kubernetes.io/additional-namespaces";
 /// The commit last synced (keelson's own annotation on the parent).
 pub const COMMIT: &str = "keelson.dev/last-synced-commit";
 
+/// The parent's label naming the repository it was synced from ([`Origin::id`]), so the
+/// targets a repository no longer has can be found.
+pub const SOURCE_LABEL: &str = "keelson.dev/source";
+/// The parent's annotations: the repository's URL, the target's name, and what its owner
+/// said should happen once it leaves `keelson.yaml` ([`Removal`], JSON).
+pub const SOURCE_URL: &str = "keelson.dev/source-url";
+pub const TARGET: &str = "keelson.dev/target";
+pub const REMOVAL: &str = "keelson.dev/on-removal";
+/// The parent Secret's `type`.
+pub const PARENT_TYPE: &str = "keelson.dev/applyset";
+
+/// The repository a target is synced from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// [`crate::source::RepoUrl::identity`].
+    pub id: String,
+    /// The URL, for people.
+    pub url: String,
+}
+
+impl Origin {
+    pub fn of(url: &crate::source::RepoUrl) -> Self {
+        Origin {
+            id: url.identity(),
+            url: url.to_string(),
+        }
+    }
+}
+
+/// A target's removal policy as its parent remembers it: the target's own settings are
+/// gone from `keelson.yaml` by the time they are needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removal {
+    pub on_removal: crate::config::OnRemoval,
+    pub prune_guard_percent: u8,
+    #[serde(default)]
+    pub prune_namespaces: bool,
+    #[serde(default)]
+    pub prune_crds: bool,
+    #[serde(default)]
+    pub prune_pvcs: bool,
+}
+
+impl Removal {
+    pub fn of(p: &crate::config::SyncPolicy) -> Self {
+        Removal {
+            on_removal: p.on_removal,
+            prune_guard_percent: p.prune_guard_percent,
+            prune_namespaces: p.prune_namespaces,
+            prune_crds: p.prune_crds,
+            prune_pvcs: p.prune_pvcs,
+        }
+    }
+
+    /// The sync policy that prunes (or keeps) a removed target's members.
+    pub fn policy(&self) -> crate::config::SyncPolicy {
+        crate::config::SyncPolicy {
+            prune: self.on_removal == crate::config::OnRemoval::Prune,
+            prune_guard_percent: self.prune_guard_percent,
+            prune_namespaces: self.prune_namespaces,
+            prune_crds: self.prune_crds,
+            prune_pvcs: self.prune_pvcs,
+            ..crate::config::SyncPolicy::default()
+        }
+    }
+}
+
+/// Where a parent comes from and how its target goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Provenance<'a> {
+    pub origin: Option<&'a Origin>,
+    pub removal: &'a Removal,
+}
+
 /// The parent Secret's data key holding [`Record`].
 pub const RECORD_KEY: &str = "keelson.applied.json";
 
@@ -81,6 +156,7 @@ pub fn parent_object(
     namespaces: &BTreeSet<String>,
     commit: Option<&str>,
     record: Option<&Record>,
+    provenance: Provenance<'_>,
 ) -> Value {
     let others: Vec<&str> = namespaces
         .iter()
@@ -95,16 +171,24 @@ pub fn parent_object(
     if let Some(c) = commit {
         annotations[COMMIT] = Value::String(c.to_string());
     }
+    annotations[TARGET] = Value::String(target.to_string());
+    annotations[REMOVAL] =
+        Value::String(serde_json::to_string(provenance.removal).unwrap_or_default());
+    let mut labels = json!({ ID_LABEL: applyset_id(target) });
+    if let Some(o) = provenance.origin {
+        labels[SOURCE_LABEL] = Value::String(o.id.clone());
+        annotations[SOURCE_URL] = Value::String(o.url.clone());
+    }
     let mut parent = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
             "name": parent_name(target),
             "namespace": PARENT_NAMESPACE,
-            "labels": {ID_LABEL: applyset_id(target)},
+            "labels": labels,
             "annotations": annotations,
         },
-        "type": "keelson.dev/applyset",
+        "type": PARENT_TYPE,
     });
     if let Some(r) = record {
         let text = serde_json::to_string(r).unwrap_or_default();

@@ -7,6 +7,7 @@ pub(crate) mod fake;
 pub mod ignore;
 pub mod normalize;
 pub mod opt_out;
+pub mod removal;
 pub mod takeover;
 #[cfg(test)]
 mod tests;
@@ -216,6 +217,9 @@ pub struct Plan {
     /// `keelson.dev/prune: disabled`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<Kept>,
+    /// Set when the target left `keelson.yaml`: what its policy does with its objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<crate::config::OnRemoval>,
     /// Objects the server refused (invalid, conflicting, forbidden).
     pub errors: Vec<ObjectError>,
     /// Members of the inventory before this plan.
@@ -245,9 +249,9 @@ impl Plan {
         self.changes.iter().filter(|c| c.action == action).count()
     }
 
-    /// Whether anything would change.
+    /// Whether anything would change (a removed target's inventory goes, at least).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::Unchanged)
+        self.removed.is_some() || self.changes.iter().any(|c| c.action != Action::Unchanged)
     }
 }
 
@@ -830,8 +834,40 @@ pub struct Prunes {
     pub keep: Vec<Member>,
 }
 
+impl Prunes {
+    /// Files a member the render no longer holds: kept for `reason`, else to delete (and
+    /// shown as a prune).
+    pub(crate) fn sort(
+        &mut self,
+        m: Member,
+        reason: Option<String>,
+        changes: &mut Vec<Change>,
+        kept: &mut Vec<Kept>,
+    ) {
+        match reason {
+            Some(reason) => {
+                kept.push(Kept {
+                    object: m.id(),
+                    reason,
+                });
+                self.keep.push(m);
+            }
+            None => {
+                changes.push(Change::new(
+                    Action::Prune,
+                    &m.api_version,
+                    &m.kind,
+                    m.namespace.as_deref(),
+                    &m.name,
+                ));
+                self.delete.push(m);
+            }
+        }
+    }
+}
+
 /// Why the policy keeps a member the render no longer holds, if it does.
-fn keep_reason(m: &Member, policy: &SyncPolicy) -> Option<String> {
+pub(crate) fn keep_reason(m: &Member, policy: &SyncPolicy) -> Option<String> {
     let allowed = |yes: bool, setting: &str| {
         (!yes).then(|| format!("{} is not pruned without sync.{setting}", m.kind))
     };
@@ -950,25 +986,8 @@ pub async fn plan(
         .into_iter()
         .filter(|m| !rendered.contains(&(m.kind.clone(), m.namespace.clone(), m.name.clone())))
     {
-        match keep_reason(&m, policy) {
-            Some(reason) => {
-                kept.push(Kept {
-                    object: m.id(),
-                    reason,
-                });
-                prunes.keep.push(m);
-            }
-            None => {
-                changes.push(Change::new(
-                    Action::Prune,
-                    &m.api_version,
-                    &m.kind,
-                    m.namespace.as_deref(),
-                    &m.name,
-                ));
-                prunes.delete.push(m);
-            }
-        }
+        let reason = keep_reason(&m, policy);
+        prunes.sort(m, reason, &mut changes, &mut kept);
     }
     Ok((
         Plan {
@@ -976,6 +995,7 @@ pub async fn plan(
             cluster: cluster.name.clone(),
             changes,
             kept,
+            removed: None,
             errors,
             inventory: inventory_size,
             listed,

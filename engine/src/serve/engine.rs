@@ -537,6 +537,73 @@ impl Engine {
                 });
             }
         }
+        let me = self.clone();
+        tokio::spawn(async move { me.sweep_removed(repo).await }.instrument(span));
+    }
+
+    /// Removes, from every cluster of its current commit that this replica owns, the
+    /// targets this repository synced before and no longer has, as the policy each
+    /// target's parent remembers (`onRemoval`) says. Found on the clusters, not in memory,
+    /// so a target removed while the engine was down goes too.
+    async fn sweep_removed(self: &Arc<Self>, repo: usize) {
+        let Some(current) = self.current(repo) else {
+            return;
+        };
+        let origin = inventory::Origin::of(&self.repos[repo].watched.spec.url);
+        let present: BTreeSet<String> = current
+            .project
+            .targets
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        for c in &current.project.clusters {
+            if !self.shard.owns(&c.name) {
+                continue;
+            }
+            let found = match self.client(c).await {
+                Ok(connected) => crate::plan::removal::removed(&connected, &origin, &present)
+                    .await
+                    .map(|r| (connected, r))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let (connected, removed) = match found {
+                Ok(found) => found,
+                Err(error) => {
+                    tracing::warn!(cluster = %c.name, %error, "looking for removed targets");
+                    continue;
+                }
+            };
+            for r in removed {
+                let mut options = apply::Options::from_policy(&r.removal.policy());
+                let (shard, owned) = (self.shard.clone(), c.name.clone());
+                options.fence = Some(apply::Fence::new(move || shard.owns(&owned)));
+                let (kind, reason, note) = match apply::remove(&connected, &r, &options).await {
+                    Ok(report) if report.plan.removed == Some(config::OnRemoval::Prune) => (
+                        events::Kind::Normal,
+                        "Removed",
+                        format!(
+                            "target {} left keelson.yaml: {} object(s) pruned, {} kept, inventory deleted",
+                            r.target,
+                            report.pruned.len(),
+                            report.plan.kept.len()
+                        ),
+                    ),
+                    Ok(report) => (
+                        events::Kind::Normal,
+                        "Orphaned",
+                        format!(
+                            "target {} left keelson.yaml: its {} object(s) stay, no longer managed; inventory deleted",
+                            r.target,
+                            report.plan.kept.len()
+                        ),
+                    ),
+                    Err(e) => (events::Kind::Warning, "RemovalFailed", e.to_string()),
+                };
+                tracing::info!(target = %r.target, cluster = %c.name, %note, "removed target");
+                events::record(&connected, &r.target, kind, reason, &note, &self.identity).await;
+            }
+        }
     }
 
     /// Syncs one target at its repository's current commit to the clusters of the job.
@@ -703,6 +770,9 @@ impl Engine {
         });
         let mut options = apply::Options::from_policy(&target.sync);
         options.commit = Some(commit.to_string());
+        options.origin = Some(inventory::Origin::of(
+            &self.repos[job.key.0].watched.spec.url,
+        ));
         // The repository chooses how long to wait for health; the operator caps it.
         options.timeout = options.timeout.min(self.settings.limits.max_wait.get());
         let shard = self.shard.clone();

@@ -525,6 +525,22 @@ pub enum Location {
     Remote { spec: Box<RepoSpec>, rev: Rev },
 }
 
+impl Location {
+    /// The repository the location is, as its syncs record it: the remote URL, or for a
+    /// local directory inside a git work tree its `origin` remote (none otherwise, and
+    /// none for a URL keelson cannot read).
+    pub fn origin(&self) -> Option<RepoUrl> {
+        match self {
+            Location::Remote { spec, .. } => Some(spec.url.clone()),
+            Location::Local(dir) => {
+                let repo = git2::Repository::discover(dir).ok()?;
+                let remote = repo.find_remote("origin").ok()?;
+                RepoUrl::parse(remote.url().ok()?).ok()
+            }
+        }
+    }
+}
+
 /// A tree to render: a local directory or a fetched commit.
 #[derive(Debug)]
 pub enum Tree {

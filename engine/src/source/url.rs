@@ -197,6 +197,12 @@ impl RepoUrl {
     /// A stable key for the cache directory: the same repository under spelling
     /// variants (`.git` suffix, trailing slash, host case, user) maps to one key.
     pub fn cache_key(&self) -> String {
+        format!("{}-{}", self.name(), self.identity())
+    }
+
+    /// The repository's identity, the same for its spelling variants (as
+    /// [`RepoUrl::cache_key`]): 16 hex digits, fit for a label value.
+    pub fn identity(&self) -> String {
         let path = self.path.trim_end_matches('/');
         let path = path.strip_suffix(".git").unwrap_or(path);
         let scheme = match self.scheme {
@@ -207,8 +213,7 @@ impl RepoUrl {
         };
         let canonical = format!("{scheme}://{}:{}{path}", self.host, self.port.unwrap_or(0));
         let digest = Sha256::digest(canonical.as_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}-{hex}", self.name())
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

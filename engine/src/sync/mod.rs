@@ -25,6 +25,9 @@ pub struct Selection {
     pub cluster: Option<String>,
     /// Overrides the kubeconfig file of every cluster.
     pub kubeconfig: Option<PathBuf>,
+    /// The repository the tree comes from. With it (and no target selected), the targets
+    /// it synced before and no longer has are planned or removed too.
+    pub origin: Option<crate::inventory::Origin>,
 }
 
 /// The result for one (target, cluster).
@@ -157,12 +160,84 @@ pub async fn diff_in(
     selection: &Selection,
     view: plan::View,
 ) -> Result<Vec<Outcome<Plan>>, Error> {
-    for_each_pair(fs, root, project, selection, |c, t, objects| async move {
+    let mut outcomes = for_each_pair(fs, root, project, selection, |c, t, objects| async move {
         Ok(plan::plan(&c, &t.name, &objects, &t.sync, view)
             .await
             .map(|(p, _, _)| p)?)
     })
-    .await
+    .await?;
+    outcomes.extend(
+        for_each_removed(project, selection, |c, removed| async move {
+            Ok(plan::removal::plan_removal(&c, &removed).await?.0)
+        })
+        .await,
+    );
+    Ok(outcomes)
+}
+
+/// Runs `work` for every target the selection's origin synced to a selected cluster and
+/// `project` no longer has (none with a target selected, or without an origin).
+async fn for_each_removed<T, F, Fut>(
+    project: &Project,
+    selection: &Selection,
+    work: F,
+) -> Vec<Outcome<T>>
+where
+    F: Fn(cluster::Cluster, plan::removal::Removed) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let Some(origin) = selection
+        .origin
+        .as_ref()
+        .filter(|_| selection.target.is_none())
+    else {
+        return Vec::new();
+    };
+    let present: std::collections::BTreeSet<String> =
+        project.targets.iter().map(|t| t.name.clone()).collect();
+    let clusters = project
+        .clusters
+        .iter()
+        .filter(|c| selection.cluster.as_ref().is_none_or(|n| *n == c.name));
+    let jobs = clusters.map(|c| {
+        let (work, present) = (&work, &present);
+        async move {
+            let found = async {
+                let connected = cluster::connect(c, selection.kubeconfig.as_deref()).await?;
+                let removed = plan::removal::removed(&connected, origin, present).await?;
+                Ok::<_, Error>((connected, removed))
+            }
+            .await;
+            let outcome = |target: String, result| Outcome {
+                target,
+                cluster: c.name.clone(),
+                result,
+            };
+            match found {
+                // A cluster that cannot be reached is reported by the targets on it.
+                Err(_) => Vec::new(),
+                Ok((connected, removed)) => {
+                    let mut out = Vec::new();
+                    for r in removed {
+                        let target = r.target.clone();
+                        out.push(outcome(
+                            target,
+                            match work(connected.clone(), r).await {
+                                Ok(v) => OutcomeResult::Ok(v),
+                                Err(e) => OutcomeResult::Error(e),
+                            },
+                        ));
+                    }
+                    out
+                }
+            }
+        }
+    });
+    futures::future::join_all(jobs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Overrides of the targets' sync policies from the command line.
@@ -195,7 +270,7 @@ pub async fn sync_in(
     selection: &Selection,
     overrides: &Overrides,
 ) -> Result<Vec<Outcome<apply::Report>>, Error> {
-    for_each_pair(fs, root, project, selection, |c, t, objects| async move {
+    let mut outcomes = for_each_pair(fs, root, project, selection, |c, t, objects| async move {
         if !overrides.override_windows
             && let Verdict::Denied(denial) =
                 project
@@ -217,7 +292,19 @@ pub async fn sync_in(
             options.timeout = d;
         }
         options.commit = overrides.commit.clone();
+        options.origin = selection.origin.clone();
         Ok(apply::sync(&c, &t.name, &objects, &options).await?)
     })
-    .await
+    .await?;
+    outcomes.extend(
+        for_each_removed(project, selection, |c, removed| async move {
+            let options = apply::Options {
+                force_prune: overrides.force_prune,
+                ..apply::Options::from_policy(&removed.removal.policy())
+            };
+            Ok(apply::remove(&c, &removed, &options).await?)
+        })
+        .await,
+    );
+    Ok(outcomes)
 }
