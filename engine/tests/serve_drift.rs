@@ -74,7 +74,11 @@ fn self_heal_takes_a_hand_edit_back_and_leaves_ignored_replicas_to_their_scaler(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n---\n\
              apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  \
              replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    \
-             spec: {{containers: [{{name: web, image: \"web:1\"}}]}}\n"
+             spec: {{containers: [{{name: web, image: \"web:1\"}}]}}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: seed\n  namespace: {ns}\n  \
+             annotations: {{keelson.dev/ssa: IfNotPresent}}\ndata: {{v: '1'}}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: never\n  namespace: {ns}\n  \
+             annotations: {{keelson.dev/ssa: Ignore}}\ndata: {{v: '1'}}\n"
         ),
     );
     repo.work
@@ -91,6 +95,16 @@ fn self_heal_takes_a_hand_edit_back_and_leaves_ignored_replicas_to_their_scaler(
     });
     let api: Api<Deployment> = Api::namespaced(one.clone(), &ns);
     assert_eq!(replicas_and_image(&rt, &api), (2, "web:1".into()));
+    let seeded = || config_maps(&rt, &one, &ns);
+    assert_eq!(
+        seeded(),
+        [("seed".to_string(), "1".to_string())],
+        "Ignore: never applied"
+    );
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(one.clone(), &ns);
+    let tune = json!({"data": {"v": "tuned"}});
+    rt.block_on(cms.patch("seed", &as_manager("tuner"), &Patch::Merge(tune)))
+        .unwrap();
 
     // An autoscaler scales it; someone edits the image by hand.
     rt.block_on(api.patch_scale(
@@ -110,6 +124,8 @@ fn self_heal_takes_a_hand_edit_back_and_leaves_ignored_replicas_to_their_scaler(
     // Rounds of self-heal later, the replicas are still the scaler's.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(replicas_and_image(&rt, &api), (5, "web:1".into()));
+    let tuned = [("seed".to_string(), "tuned".to_string())];
+    assert_eq!(seeded(), tuned, "IfNotPresent: never updated");
     let took = events(&rt, &one, &target, "TookOver");
     assert!(
         took.iter()
@@ -148,6 +164,16 @@ fn targets_that_leave_keelson_yaml_are_pruned_or_orphaned_on_every_cluster() {
     for t in ["a", "b", "c"] {
         repo.overlay(t, 0..2, "1");
     }
+    // One object of the pruned target asks to stay.
+    let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
+    repo.work.write(
+        "a/objects.yaml",
+        &format!(
+            "{objects}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  namespace: {}\n  \
+             annotations: {{keelson.dev/prune: disabled}}\ndata: {{v: '1'}}\n",
+            repo.ns("a")
+        ),
+    );
     let c1 = repo.push("three targets");
     let state = tempfile::tempdir().unwrap();
     let mut options = EngineOptions::new();
@@ -170,7 +196,9 @@ fn targets_that_leave_keelson_yaml_are_pruned_or_orphaned_on_every_cluster() {
     };
     wait_for("a pruned and b orphaned", Duration::from_secs(60), || {
         clients.iter().all(|c| {
-            config_maps(&rt, c, &repo.ns("a")).is_empty() && !parent(c, "a") && !parent(c, "b")
+            config_maps(&rt, c, &repo.ns("a")) == [("kept".to_string(), "1".to_string())]
+                && !parent(c, "a")
+                && !parent(c, "b")
         })
     });
     for c in &clients {
@@ -178,7 +206,9 @@ fn targets_that_leave_keelson_yaml_are_pruned_or_orphaned_on_every_cluster() {
         assert!(parent(c, "c") && config_maps(&rt, c, &repo.ns("c")).len() == 2);
         let removed = events(&rt, c, &repo.target("a"), "Removed");
         assert!(
-            removed.iter().any(|n| n.contains("2 object(s) pruned")),
+            removed
+                .iter()
+                .any(|n| n.contains("2 object(s) pruned, 2 kept")),
             "{removed:?}"
         );
         assert!(!events(&rt, c, &repo.target("b"), "Orphaned").is_empty());
