@@ -140,6 +140,14 @@ fn someone_elses_edit_is_taken_over_and_named_unless_the_target_says_fail() {
         )),
         "{out}"
     );
+    // Who owns what, for the rare need: the intruder's entry leaves with the takeover.
+    let (code, owners, _) = repo.keelson("diff", &["--show-managed-fields"]);
+    assert_eq!(code, 1);
+    assert!(
+        owners.contains("-  - manager: intruder") || owners.contains("-    manager: intruder"),
+        "{owners}"
+    );
+    assert!(!out.contains("managedFields"), "hidden by default: {out}");
     let (code, json, _) = repo.keelson("diff", &["-o", "json"]);
     assert_eq!(code, 1);
     let plans: serde_json::Value = serde_json::from_str(&json).unwrap();

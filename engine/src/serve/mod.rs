@@ -6,6 +6,7 @@
 //! - [`config`]: the engine's own settings file (`keelson serve --config FILE`).
 //! - [`lease`]: scale-out, replicas sharing the clusters out with Leases.
 //! - [`github`]: GitHub commit statuses per target and cluster.
+pub mod allocator;
 pub mod config;
 pub mod engine;
 pub mod events;
