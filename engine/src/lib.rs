@@ -14,6 +14,7 @@ pub mod render;
 pub mod serve;
 pub mod source;
 pub mod sync;
+pub mod tenancy;
 pub mod time;
 /// The YAML boundary, shared with the renderer.
 pub use keelson_render::yaml;

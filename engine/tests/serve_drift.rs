@@ -144,8 +144,8 @@ fn targets_that_leave_keelson_yaml_are_pruned_or_orphaned_on_every_cluster() {
     let with = |targets: &[(&str, &str)]| {
         let mut text = String::from(
             "clusters:\n\
-             - name: one\n  labels: {all: \"yes\"}\n  kubeconfig: {context: e2e-1}\n\
-             - name: two\n  labels: {all: \"yes\"}\n  kubeconfig: {context: e2e-2}\n\
+             - name: one\n  labels: {all: \"yes\"}\n\
+             - name: two\n  labels: {all: \"yes\"}\n\
              targets:\n",
         );
         for (t, sync) in targets {

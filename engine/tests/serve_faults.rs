@@ -533,7 +533,7 @@ fn single_cluster_repo(prefix: &str, n: usize, v: &str) -> Repo {
     repo.work.write(
         "keelson.yaml",
         &format!(
-            "clusters:\n- name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-1}}\n\
+            "clusters:\n- name: one\n  labels: {{all: \"yes\"}}\n\
              targets:\n- name: {}\n  path: a\n  clusterSelector: {{all: \"yes\"}}\n",
             repo.target("a")
         ),
@@ -658,8 +658,8 @@ fn a_soak_of_pushes_to_20_targets_keeps_memory_and_descriptors_flat() {
     let repo = Repo::new("soak");
     let names: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
     let mut config = String::from(
-        "clusters:\n- name: one\n  labels: {all: \"yes\"}\n  kubeconfig: {context: e2e-1}\n\
-         - name: two\n  labels: {all: \"yes\"}\n  kubeconfig: {context: e2e-2}\ntargets:\n",
+        "clusters:\n- name: one\n  labels: {all: \"yes\"}\n\
+         - name: two\n  labels: {all: \"yes\"}\ntargets:\n",
     );
     for n in &names {
         config.push_str(&format!(

@@ -41,6 +41,9 @@ pub struct Options {
     /// The repository synced from, recorded on the parent: a target it removes later is
     /// found by it.
     pub origin: Option<inventory::Origin>,
+    /// Where the repository may write (`keelson serve`'s grant); objects outside stop the
+    /// sync before its first write.
+    pub destinations: Option<crate::tenancy::Destinations>,
     /// Checked before every phase that writes; a sync whose fence fails stops there.
     pub fence: Option<Fence>,
 }
@@ -81,6 +84,7 @@ impl Options {
             force_prune: false,
             commit: None,
             origin: None,
+            destinations: None,
             fence: None,
         }
     }
@@ -113,6 +117,12 @@ pub enum SyncError {
     Plan(#[from] PlanError),
     #[error("cluster {cluster}: nothing applied; {} object(s) failed validation:\n{}", errors.len(), errors.iter().map(|e| format!("  {}: {}", e.object, e.message)).collect::<Vec<_>>().join("\n"))]
     Invalid {
+        cluster: String,
+        errors: Vec<ObjectError>,
+    },
+    /// Objects the repository may not write there (`keelson serve`'s destinations).
+    #[error("cluster {cluster}: nothing applied; {} object(s) outside what this repository may write:\n{}", errors.len(), errors.iter().map(|e| format!("  {}: {}", e.object, e.message)).collect::<Vec<_>>().join("\n"))]
+    NotGranted {
         cluster: String,
         errors: Vec<ObjectError>,
     },
@@ -181,6 +191,15 @@ pub async fn sync(
     };
     let (plan, desired, prunes) =
         plan::plan(cluster, target, objects, policy, plan::View::default()).await?;
+    if let Some(d) = &options.destinations {
+        let outside = d.check(&desired, &prunes.delete);
+        if !outside.is_empty() {
+            return Err(SyncError::NotGranted {
+                cluster: cname,
+                errors: outside,
+            });
+        }
+    }
     if !plan.errors.is_empty() {
         return Err(SyncError::Invalid {
             cluster: cname,

@@ -46,9 +46,18 @@ pub async fn connect(
         cluster: cluster.name.clone(),
         message,
     };
+    // No connection settings: the kubeconfig context named like the cluster.
+    let by_name = config::KubeconfigRef {
+        context: cluster.name.clone(),
+        path: None,
+    };
+    let context = cluster
+        .kubeconfig
+        .as_ref()
+        .or((!cluster.in_cluster && cluster.kubeconfig_secret.is_none()).then_some(&by_name));
     let mut cfg = if cluster.in_cluster {
         kube::Config::incluster().map_err(|e| fail(e.to_string()))?
-    } else if let Some(k) = &cluster.kubeconfig {
+    } else if let Some(k) = context {
         let file = match (kubeconfig, &k.path) {
             (Some(p), _) => Kubeconfig::read_from(p).map_err(|e| fail(e.to_string()))?,
             (None, Some(p)) => Kubeconfig::read_from(p).map_err(|e| fail(e.to_string()))?,
@@ -90,6 +99,10 @@ pub async fn connect(
     } else {
         return Err(fail("no connection settings".into()));
     };
+    // The operator's ServiceAccount for this repository: Kubernetes RBAC bounds it.
+    if let Some(user) = &cluster.impersonate {
+        cfg.auth_info.impersonate = Some(user.clone());
+    }
     cfg.connect_timeout = Some(Duration::from_secs(5));
     cfg.read_timeout = Some(REQUEST_TIMEOUT);
     cfg.write_timeout = Some(REQUEST_TIMEOUT);

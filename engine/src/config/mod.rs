@@ -39,6 +39,8 @@ pub struct Project {
     pub api_version: Option<String>,
     #[serde(default)]
     pub kind: Option<String>,
+    /// Left out in a repository `keelson serve` watches: every cluster granted to it.
+    #[serde(default)]
     pub clusters: Vec<Cluster>,
     pub targets: Vec<Target>,
     /// Reserved for the pipeline gates (typed Tekton runs) of later versions.
@@ -85,6 +87,18 @@ pub struct Cluster {
     /// A kubeconfig held in a Secret of the cluster keelson runs in.
     #[serde(default)]
     pub kubeconfig_secret: Option<SecretRef>,
+    /// The user every request impersonates (`system:serviceaccount:NS:NAME`): set by
+    /// `keelson serve` from the operator's grant, never read from a file.
+    #[serde(skip)]
+    pub impersonate: Option<String>,
+}
+
+impl Cluster {
+    /// Whether the entry says how to reach the cluster (else: the kubeconfig context of
+    /// its name).
+    pub fn has_credentials(&self) -> bool {
+        self.kubeconfig.is_some() || self.in_cluster || self.kubeconfig_secret.is_some()
+    }
 }
 
 /// A context of a kubeconfig file.
@@ -283,12 +297,13 @@ impl Project {
                 c.in_cluster,
                 c.kubeconfig_secret.is_some(),
             ];
-            if ways.iter().filter(|w| **w).count() != 1 {
+            if ways.iter().filter(|w| **w).count() > 1 {
                 return Err(err(
                     field,
                     format!(
-                        "cluster {:?} needs exactly one of kubeconfig, inCluster, kubeconfigSecret",
-                        c.name
+                        "cluster {:?} takes at most one of kubeconfig, inCluster, kubeconfigSecret \
+                         (none: the kubeconfig context named {:?})",
+                        c.name, c.name
                     ),
                 ));
             }

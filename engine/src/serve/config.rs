@@ -25,16 +25,26 @@
 //!   shutdownGrace: 25s                 # SIGTERM: how long running syncs may finish
 //!   renderBytes: 268435456             # bytes of files one target's render may read
 //!   renderObjects: 20000               # objects one target's render may produce
+//! clusters:                            # how to reach each cluster: only here
+//! - name: staging
+//!   labels: {env: staging}
+//!   kubeconfig: {context: staging}     # of `kubeconfig`; or inCluster, or kubeconfigSecret
 //! repositories:
 //! - url: https://git.example.com/acme/deploy.git
 //!   ref: main
 //!   poll: "*/2 * * * *"
 //!   github: acme/deploy                # webhooks and commit statuses
 //!   allowLoadRestrictionsNone: false   # targets may read outside their kustomization
+//!   destinations:                      # what it may write (default: everything)
+//!     clusters: [staging]
+//!     namespaces: ["shop-*"]
+//!     clusterKinds: [Namespace]
+//!   serviceAccount: tenants/shop       # impersonated on every cluster
 //! ```
 //!
-//! The repository chooses what is deployed (`keelson.yaml`); this file, owned by whoever
-//! runs the engine, chooses where credentials come from.
+//! The repository chooses what is deployed (`keelson.yaml`, naming clusters by name);
+//! this file, owned by whoever runs the engine, chooses the clusters, how they are
+//! reached and what each repository may write there.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -89,6 +99,9 @@ pub struct ServeConfig {
     /// installation); without it a random key per process.
     #[serde(default)]
     pub fingerprint_key_file: Option<PathBuf>,
+    /// The clusters and how to reach them.
+    #[serde(default)]
+    pub clusters: Vec<crate::config::Cluster>,
     pub repositories: Vec<RepositoryConfig>,
 }
 
@@ -259,6 +272,10 @@ pub struct Watched {
     pub github: Option<String>,
     /// Targets may render with `LoadRestrictionsNone`.
     pub allow_load_restrictions_none: bool,
+    /// What it may write.
+    pub destinations: crate::tenancy::Destinations,
+    /// The user its requests impersonate (`system:serviceaccount:NS:NAME`).
+    pub impersonate: Option<String>,
 }
 
 /// The validated settings.
@@ -277,7 +294,20 @@ pub struct Settings {
     pub leases: Option<LeaseSettings>,
     pub limits: LimitSettings,
     pub fingerprint_key_file: Option<PathBuf>,
+    pub clusters: Vec<crate::config::Cluster>,
     pub repositories: Vec<Watched>,
+}
+
+impl Settings {
+    /// What repository `i` is granted.
+    pub fn grant(&self, i: usize) -> crate::tenancy::Grant<'_> {
+        let w = &self.repositories[i];
+        crate::tenancy::Grant {
+            clusters: &self.clusters,
+            destinations: &w.destinations,
+            impersonate: w.impersonate.as_deref(),
+        }
+    }
 }
 
 impl ServeConfig {
@@ -360,6 +390,35 @@ impl ServeConfig {
         if self.repositories.is_empty() {
             return Err(("repositories".into(), "name at least one repository".into()));
         }
+        if self.clusters.is_empty() {
+            return Err((
+                "clusters".into(),
+                "name at least one cluster (repositories name clusters; only this file says \
+                 how to reach them)"
+                    .into(),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, c) in self.clusters.iter().enumerate() {
+            let field = format!("clusters[{i}]");
+            if c.name.is_empty() || !names.insert(c.name.as_str()) {
+                return Err((
+                    format!("{field}.name"),
+                    format!("{:?} is empty or listed twice", c.name),
+                ));
+            }
+            let ways = [
+                c.kubeconfig.is_some(),
+                c.in_cluster,
+                c.kubeconfig_secret.is_some(),
+            ];
+            if ways.iter().filter(|w| **w).count() > 1 {
+                return Err((
+                    field,
+                    "takes at most one of kubeconfig, inCluster, kubeconfigSecret".into(),
+                ));
+            }
+        }
         let mut repositories = Vec::new();
         for (i, r) in self.repositories.iter().enumerate() {
             let field = format!("repositories[{i}]");
@@ -383,12 +442,34 @@ impl ServeConfig {
                     "listed twice with the same ref".into(),
                 ));
             }
+            if let Some(c) = r
+                .destinations
+                .clusters
+                .iter()
+                .find(|c| !c.contains('*') && !names.contains(c.as_str()))
+            {
+                return Err((
+                    format!("{field}.destinations.clusters"),
+                    format!("{c:?} is not among clusters"),
+                ));
+            }
+            let impersonate = match &r.service_account {
+                None => None,
+                Some(sa) => Some(crate::tenancy::service_account_user(sa).ok_or_else(|| {
+                    (
+                        format!("{field}.serviceAccount"),
+                        format!("{sa:?} is not namespace/name"),
+                    )
+                })?),
+            };
             repositories.push(Watched {
                 spec,
                 rev,
                 poll,
                 github,
                 allow_load_restrictions_none: r.allow_load_restrictions_none,
+                destinations: r.destinations.clone(),
+                impersonate,
             });
         }
         self.limits.validate()?;
@@ -415,6 +496,7 @@ impl ServeConfig {
             leases: self.leases.clone(),
             limits: self.limits.clone(),
             fingerprint_key_file: self.fingerprint_key_file.clone(),
+            clusters: self.clusters.clone(),
             repositories,
         })
     }
@@ -439,9 +521,15 @@ pub fn github_name(url: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Parses `text` after a cluster `c` (unless `text` names clusters).
     fn parse(text: &str) -> Result<Settings, (String, String)> {
+        let text = if text.starts_with("clusters:") {
+            text.to_string()
+        } else {
+            format!("clusters: [{{name: c}}]\n{text}")
+        };
         let c: ServeConfig =
-            crate::yaml::from_str(text).map_err(|e| ("parse".into(), e.to_string()))?;
+            crate::yaml::from_str(&text).map_err(|e| ("parse".into(), e.to_string()))?;
         c.validate()
     }
 
@@ -453,6 +541,26 @@ mod tests {
         assert_eq!(s.repositories[0].github.as_deref(), Some("acme/deploy"));
         assert_eq!(s.retry_base, Duration::from_secs(2));
         assert!(s.self_heal.is_none());
+        // Without destinations a repository may write wherever the engine can.
+        let w = &s.repositories[0];
+        assert_eq!(w.destinations, crate::tenancy::Destinations::default());
+        assert_eq!(w.impersonate, None);
+    }
+
+    #[test]
+    fn a_repository_is_granted_destinations_and_a_service_account() {
+        let s = parse(
+            "clusters: [{name: a}, {name: b}]\nrepositories:\n- url: /r\n  \
+             destinations: {clusters: [b], namespaces: [shop-*], clusterKinds: []}\n  \
+             serviceAccount: tenants/shop\n",
+        )
+        .unwrap();
+        let grant = s.grant(0);
+        assert!(grant.destinations.allows_cluster("b") && !grant.destinations.allows_cluster("a"));
+        assert_eq!(
+            grant.impersonate,
+            Some("system:serviceaccount:tenants:shop")
+        );
     }
 
     #[test]
@@ -481,6 +589,23 @@ mod tests {
             (
                 "limits: {maxBodyBytes: 26214401}\nrepositories: [{url: /r}]",
                 "limits.maxBodyBytes",
+            ),
+            ("clusters: []\nrepositories: [{url: /r}]", "clusters"),
+            (
+                "clusters: [{name: a}, {name: a}]\nrepositories: [{url: /r}]",
+                "clusters[1].name",
+            ),
+            (
+                "clusters: [{name: a, inCluster: true, kubeconfig: {context: a}}]\nrepositories: [{url: /r}]",
+                "clusters[0]",
+            ),
+            (
+                "repositories: [{url: /r, destinations: {clusters: [elsewhere]}}]",
+                "repositories[0].destinations.clusters",
+            ),
+            (
+                "repositories: [{url: /r, serviceAccount: shop}]",
+                "repositories[0].serviceAccount",
             ),
         ];
         for (text, field) in cases {

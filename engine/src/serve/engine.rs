@@ -494,8 +494,13 @@ impl Engine {
             },
             ..RenderOptions::default()
         };
+        let granted = Granted {
+            clusters: self.settings.clusters.clone(),
+            destinations: self.repos[repo].watched.destinations.clone(),
+            impersonate: self.repos[repo].watched.impersonate.clone(),
+        };
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare(&source, &url, from, to, previous, options)
+            prepare(&source, &url, (from, to), previous, options, &granted)
         })
         .instrument(span.clone())
         .await;
@@ -773,6 +778,7 @@ impl Engine {
         options.origin = Some(inventory::Origin::of(
             &self.repos[job.key.0].watched.spec.url,
         ));
+        options.destinations = Some(self.repos[job.key.0].watched.destinations.clone());
         // The repository chooses how long to wait for health; the operator caps it.
         options.timeout = options.timeout.min(self.settings.limits.max_wait.get());
         let shard = self.shard.clone();
@@ -1028,21 +1034,35 @@ impl Engine {
     }
 }
 
+/// What the operator grants a repository, owned, for a blocking task.
+struct Granted {
+    clusters: Vec<config::Cluster>,
+    destinations: crate::tenancy::Destinations,
+    impersonate: Option<String>,
+}
+
 /// Opens `to`, renders its targets (reusing renders whose inputs are unchanged since
 /// `previous`), and works out which targets the change from `from` touches (`None`:
 /// all, when there is no earlier commit to compare with).
 fn prepare(
     source: &Source,
     url: &crate::source::RepoUrl,
-    from: Option<Oid>,
-    to: Oid,
+    (from, to): (Option<Oid>, Oid),
     previous: Option<Arc<Current>>,
     options: RenderOptions,
+    granted: &Granted,
 ) -> Result<(Current, Option<BTreeSet<String>>), String> {
+    let grant = crate::tenancy::Grant {
+        clusters: &granted.clusters,
+        destinations: &granted.destinations,
+        impersonate: granted.impersonate.as_deref(),
+    };
     let snapshot = source
         .snapshot(url, to, TreeMode::Objects)
         .map_err(|e| e.to_string())?;
-    let project = snapshot.project().map_err(|e| e.to_string())?;
+    let project = snapshot
+        .project_granted(&grant)
+        .map_err(|e| e.to_string())?;
     let cache = source.renders(url, options);
     let prior = from.and_then(|f| cache.inputs_at(f));
     let affected: Option<BTreeSet<String>> = match (from, prior.as_ref()) {
@@ -1055,7 +1075,7 @@ fn prepare(
                     source
                         .snapshot(url, f, TreeMode::Objects)
                         .ok()
-                        .and_then(|s| s.project().ok())
+                        .and_then(|s| s.project_granted(&grant).ok())
                 });
             match source.diff(url, f, to) {
                 Ok(paths) => Some(

@@ -139,6 +139,7 @@ impl LeaseSettings {
             kubeconfig: self.kubeconfig.clone(),
             in_cluster: self.in_cluster,
             kubeconfig_secret: None,
+            impersonate: None,
         };
         Ok(crate::cluster::connect(&cluster, None).await?.client)
     }

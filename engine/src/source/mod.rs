@@ -148,6 +148,14 @@ pub struct RepositoryConfig {
     /// the repository). For trusted repositories only; off by default.
     #[serde(default)]
     pub allow_load_restrictions_none: bool,
+    /// `keelson serve`: the clusters, namespaces and cluster-scoped kinds its targets may
+    /// write (default: all of them).
+    #[serde(default)]
+    pub destinations: crate::tenancy::Destinations,
+    /// `keelson serve`: `namespace/name` of a ServiceAccount every request for this
+    /// repository impersonates, on every cluster, so RBAC bounds what it can do.
+    #[serde(default)]
+    pub service_account: Option<String>,
 }
 
 fn default_ref() -> String {
@@ -501,18 +509,34 @@ impl Snapshot {
         path.strip_prefix(self.root()).ok()
     }
 
+    /// Reads `keelson.yaml` at this commit, resolves its clusters against what the
+    /// operator granted the repository, and validates it.
+    pub fn project_granted(
+        &self,
+        grant: &crate::tenancy::Grant<'_>,
+    ) -> Result<Project, ConfigError> {
+        let path = self.root().join(crate::config::FILE_NAME);
+        let mut project = Project::parse(&self.read_config(&path)?, &path)?;
+        grant.apply(&mut project, &path)?;
+        project.validate_in(self.fs(), self.root(), &path)?;
+        Ok(project)
+    }
+
+    fn read_config(&self, path: &Path) -> Result<String, ConfigError> {
+        let bytes = self.fs().read(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        String::from_utf8(bytes).map_err(|_| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: "not UTF-8".into(),
+        })
+    }
+
     /// Reads and validates `keelson.yaml` at this commit.
     pub fn project(&self) -> Result<Project, ConfigError> {
         let path = self.root().join(crate::config::FILE_NAME);
-        let bytes = self.fs().read(&path).map_err(|e| ConfigError::Read {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Read {
-            path: path.clone(),
-            message: "not UTF-8".into(),
-        })?;
-        let project = Project::parse(&text, &path)?;
+        let project = Project::parse(&self.read_config(&path)?, &path)?;
         project.validate_in(self.fs(), self.root(), &path)?;
         Ok(project)
     }

@@ -76,6 +76,7 @@ impl Error {
             Error::Plan(_) => "plan",
             Error::Apply(apply::SyncError::PruneRefused { .. }) => "prune",
             Error::Apply(apply::SyncError::Invalid { .. }) => "invalid",
+            Error::Apply(apply::SyncError::NotGranted { .. }) => "not_granted",
             Error::Apply(apply::SyncError::Unhealthy { .. } | apply::SyncError::Failed { .. }) => {
                 "health"
             }
@@ -97,6 +98,8 @@ impl Error {
                 | Error::Render(_)
                 | Error::Window { .. }
                 | Error::Apply(apply::SyncError::PruneRefused { .. })
+                // The operator's grant changes only with a restart.
+                | Error::Apply(apply::SyncError::NotGranted { .. })
                 // Another replica owns the cluster now; it syncs the commit.
                 | Error::Apply(apply::SyncError::Fenced { .. })
                 | Error::Gate(GateError::Definition(_) | GateError::Capped { .. })

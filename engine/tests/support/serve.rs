@@ -109,8 +109,8 @@ impl Repo {
             "keelson.yaml",
             &format!(
                 "clusters:\n\
-                 - name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-1}}\n\
-                 - name: two\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-2}}\n\
+                 - name: one\n  labels: {{all: \"yes\"}}\n\
+                 - name: two\n  labels: {{all: \"yes\"}}\n\
                  targets:\n\
                  - name: {id}-a\n  path: a\n  clusterSelector: {{all: \"yes\"}}\n\
                  - name: {id}-b\n  path: b\n  clusterSelector: {{all: \"yes\"}}\n",
@@ -182,6 +182,9 @@ pub struct EngineOptions {
     pub repository: String,
     /// More entries of `repositories` (YAML lines).
     pub repositories: String,
+    /// The ServeConfig's `clusters` (YAML lines): by default `one` and `two`, the
+    /// harness's contexts `e2e-1` and `e2e-2`, labelled `all: "yes"`.
+    pub clusters: String,
 }
 
 impl EngineOptions {
@@ -194,6 +197,10 @@ impl EngineOptions {
             identity: None,
             repository: String::new(),
             repositories: String::new(),
+            clusters: "clusters:\n\
+                       - {name: one, labels: {all: \"yes\"}, kubeconfig: {context: e2e-1}}\n\
+                       - {name: two, labels: {all: \"yes\"}, kubeconfig: {context: e2e-2}}\n"
+                .into(),
         }
     }
 }
@@ -215,6 +222,7 @@ impl Serve {
             config.push_str(&format!("selfHeal: \"{s}\"\n"));
         }
         config.push_str(&options.extra);
+        config.push_str(&options.clusters);
         config.push_str(&format!(
             "repositories:\n- url: {}\n  ref: main\n  github: octo/{}\n",
             repo.url(),
