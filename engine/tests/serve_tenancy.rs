@@ -79,3 +79,225 @@ fn load_restrictions_none_is_the_operators_to_grant() {
             .any(|(n, v)| n == "extra" && v == "shared")
     });
 }
+
+/// The repository's `commitError` on `/api/v1/repositories`, once there is one.
+fn commit_error(serve: &Serve) -> Option<String> {
+    let (code, body) = serve.get("/api/v1/repositories");
+    assert_eq!(code, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    list["repositories"][0]["commitError"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Replaces the clusters of the repository's keelson.yaml with `clusters` (YAML lines).
+fn with_clusters(repo: &Repo, clusters: &str) {
+    let text = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
+    let targets = &text[text.find("targets:").unwrap()..];
+    repo.work
+        .write("keelson.yaml", &format!("clusters:\n{clusters}{targets}"));
+}
+
+#[test]
+fn a_repository_neither_chooses_credentials_nor_reaches_clusters_it_was_not_granted() {
+    let rt = runtime();
+    let (one, two) = (client(&rt, "e2e-1"), client(&rt, "e2e-2"));
+    let repo = Repo::new("creds");
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    // Cluster "one", reached through the context of the other cluster.
+    with_clusters(
+        &repo,
+        "- name: one\n  labels: {all: \"yes\"}\n  kubeconfig: {context: e2e-2}\n",
+    );
+    repo.push("borrow a context");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.poll = Some("*/1 * * * * *");
+    options.repository = "  destinations: {clusters: [one]}\n".into();
+    let serve = Serve::start(&repo, state.path(), &options);
+    wait_for("the refusal", Duration::from_secs(60), || {
+        commit_error(&serve).is_some()
+    });
+    let e = commit_error(&serve).unwrap();
+    assert!(
+        e.contains("clusters[0].kubeconfig") && e.contains("operator's ServeConfig"),
+        "{e}"
+    );
+
+    // A cluster the operator did not grant this repository.
+    with_clusters(&repo, "- name: one\n- name: two\n");
+    repo.push("reach two");
+    wait_for("the second refusal", Duration::from_secs(60), || {
+        commit_error(&serve).is_some_and(|e| e.contains("clusters[1].name"))
+    });
+    let e = commit_error(&serve).unwrap();
+    assert!(
+        e.contains("cluster \"two\" is not granted to this repository (granted: one)"),
+        "{e}"
+    );
+    for c in [&one, &two] {
+        for t in ["a", "b"] {
+            assert!(
+                config_maps(&rt, c, &repo.ns(t)).is_empty(),
+                "nothing applied"
+            );
+        }
+    }
+
+    // Naming what it was granted, it deploys there and only there.
+    with_clusters(&repo, "- name: one\n");
+    repo.push("one only");
+    wait_for("both targets on one", Duration::from_secs(60), || {
+        ["a", "b"]
+            .iter()
+            .all(|t| config_maps(&rt, &one, &repo.ns(t)).len() == 1)
+    });
+    assert!(commit_error(&serve).is_none());
+    assert!(config_maps(&rt, &two, &repo.ns("a")).is_empty());
+}
+
+#[test]
+fn objects_outside_the_destinations_stop_the_sync_before_its_first_write() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("dest");
+    repo.overlay("a", 0..2, "1");
+    repo.overlay("b", 0..1, "1");
+    // Target a also writes into kube-system.
+    let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
+    let stray = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  namespace: kube-system\ndata: {v: '1'}\n";
+    repo.work
+        .write("a/objects.yaml", &format!("{objects}---\n{stray}"));
+    repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.repository = format!(
+        "  destinations: {{clusters: [one, two], namespaces: [\"{}-*\"], clusterKinds: [Namespace]}}\n",
+        repo.id
+    );
+    let serve = Serve::start(&repo, state.path(), &options);
+    let target = repo.target("a");
+    wait_for(
+        "target b, inside its destinations",
+        Duration::from_secs(60),
+        || config_maps(&rt, &one, &repo.ns("b")).len() == 1,
+    );
+    wait_for("the refusal of a", Duration::from_secs(30), || {
+        row(&serve.targets(), &target, "one").is_some_and(|r| r["reason"] == "not_granted")
+    });
+    let message = row(&serve.targets(), &target, "one").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("nothing applied")
+            && message.contains(
+                "ConfigMap/kube-system/stray: metadata.namespace: kube-system is not among the repository's destinations"
+            ),
+        "{message}"
+    );
+    assert!(
+        config_maps(&rt, &one, &repo.ns("a")).is_empty(),
+        "not one object of a"
+    );
+    let stray: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(one.clone(), "kube-system");
+    assert!(rt.block_on(stray.get_opt("stray")).unwrap().is_none());
+}
+
+#[test]
+fn an_impersonated_service_account_bounds_what_a_repository_can_do() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Patch, PatchParams};
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("imp");
+    repo.overlay("a", 0..1, "1");
+    repo.overlay("b", 0..1, "1");
+    with_clusters(&repo, "- name: one\n");
+    repo.push("first");
+    // As the cluster's admin: the tenant's ServiceAccount may manage ConfigMaps in a's
+    // namespace (and that Namespace object), nothing else.
+    let (ns_a, tenants) = (repo.ns("a"), format!("{}-sa", repo.id));
+    let apply = |value: Value| {
+        let obj: kube::api::DynamicObject = serde_json::from_value(value.clone()).unwrap();
+        let kind = value["kind"].as_str().unwrap();
+        let (group, version) = match value["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (
+                String::new(),
+                value["apiVersion"].as_str().unwrap().to_string(),
+            ),
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(&group, &version, kind);
+        let plural = format!("{}s", kind.to_lowercase());
+        let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural);
+        let api: kube::Api<kube::api::DynamicObject> = match value["metadata"]["namespace"].as_str()
+        {
+            Some(ns) => kube::Api::namespaced_with(one.clone(), ns, &resource),
+            None => kube::Api::all_with(one.clone(), &resource),
+        };
+        rt.block_on(api.patch(
+            obj.metadata.name.as_deref().unwrap(),
+            &PatchParams::apply("e2e-admin"),
+            &Patch::Apply(&obj),
+        ))
+        .unwrap();
+    };
+    for ns in [&ns_a, &tenants] {
+        let n: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
+        rt.block_on(kube::Api::<Namespace>::all(one.clone()).patch(
+            ns,
+            &PatchParams::apply("e2e-admin"),
+            &Patch::Apply(&n),
+        ))
+        .unwrap();
+    }
+    let user = format!("system:serviceaccount:{tenants}:shop");
+    for object in [
+        serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "shop", "namespace": tenants}}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "shop", "namespace": ns_a},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]}]}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "shop", "namespace": ns_a},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "shop"},
+            "subjects": [{"kind": "ServiceAccount", "name": "shop", "namespace": tenants}]}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": format!("{}-ns", repo.id)},
+            "rules": [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [ns_a], "verbs": ["get", "patch"]}]}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": format!("{}-ns", repo.id)},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{}-ns", repo.id)},
+            "subjects": [{"kind": "ServiceAccount", "name": "shop", "namespace": tenants}]}),
+    ] {
+        apply(object);
+    }
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.repository = format!("  serviceAccount: {tenants}/shop\n");
+    let serve = Serve::start(&repo, state.path(), &options);
+    wait_for(
+        "target a, which its ServiceAccount may write",
+        Duration::from_secs(60),
+        || config_maps(&rt, &one, &ns_a).len() == 1,
+    );
+    let target_b = repo.target("b");
+    wait_for("target b, refused by RBAC", Duration::from_secs(30), || {
+        row(&serve.targets(), &target_b, "one").is_some_and(|r| r["phase"] == "failed")
+    });
+    let message = row(&serve.targets(), &target_b, "one").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("forbidden") && message.contains(&user),
+        "{message}"
+    );
+    let b: kube::Api<Namespace> = kube::Api::all(one.clone());
+    assert!(rt.block_on(b.get_opt(&repo.ns("b"))).unwrap().is_none());
+    // The inventory is the engine's: the tenant needs no access to keelson-system.
+    assert!(synced_commit(&rt, &one, &repo.target("a")).is_some());
+}

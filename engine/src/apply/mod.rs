@@ -374,7 +374,7 @@ pub async fn sync(
 const INVENTORY_MANAGER: &str = "keelson-inventory";
 
 async fn ensure_parent_namespace(cluster: &Cluster) -> Result<(), SyncError> {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.inventory.clone());
     let ns = serde_json::json!({
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": inventory::PARENT_NAMESPACE}
@@ -407,7 +407,7 @@ async fn write_parent(
     expected: Option<String>,
 ) -> Result<String, SyncError> {
     let api: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+        Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     let name = inventory::parent_name(target);
     let mut parent = inventory::parent_object(target, gks, namespaces, commit, record, provenance);
     if let (Some(v), Some(meta)) = (expected, parent["metadata"].as_object_mut()) {

@@ -53,7 +53,7 @@ pub async fn remove(
 /// meanwhile keeps its new inventory.
 async fn delete_parent(cluster: &Cluster, target: &str, version: String) -> Result<(), SyncError> {
     let api: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+        Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     let name = inventory::parent_name(target);
     let params = DeleteParams {
         preconditions: Some(Preconditions {

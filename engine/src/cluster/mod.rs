@@ -33,8 +33,12 @@ pub enum ClusterError {
 pub struct Cluster {
     /// The name from keelson.yaml.
     pub name: String,
-    /// The client.
+    /// The client objects are planned, applied and pruned with: impersonating the
+    /// repository's ServiceAccount where the operator grants one.
     pub client: kube::Client,
+    /// The engine's own client, for its inventory (parents in `keelson-system`, Events):
+    /// a tenant's ServiceAccount needs no access there, and gets none to other tenants'.
+    pub inventory: kube::Client,
 }
 
 /// Connects to a configured cluster. `kubeconfig` overrides the file the config names.
@@ -99,17 +103,22 @@ pub async fn connect(
     } else {
         return Err(fail("no connection settings".into()));
     };
-    // The operator's ServiceAccount for this repository: Kubernetes RBAC bounds it.
-    if let Some(user) = &cluster.impersonate {
-        cfg.auth_info.impersonate = Some(user.clone());
-    }
     cfg.connect_timeout = Some(Duration::from_secs(5));
     cfg.read_timeout = Some(REQUEST_TIMEOUT);
     cfg.write_timeout = Some(REQUEST_TIMEOUT);
-    let client = kube::Client::try_from(cfg).map_err(|e| fail(e.to_string()))?;
+    let inventory = kube::Client::try_from(cfg.clone()).map_err(|e| fail(e.to_string()))?;
+    // The operator's ServiceAccount for this repository: Kubernetes RBAC bounds it.
+    let client = match &cluster.impersonate {
+        None => inventory.clone(),
+        Some(user) => {
+            cfg.auth_info.impersonate = Some(user.clone());
+            kube::Client::try_from(cfg).map_err(|e| fail(e.to_string()))?
+        }
+    };
     Ok(Cluster {
         name: cluster.name.clone(),
         client,
+        inventory,
     })
 }
 

@@ -60,6 +60,7 @@ impl Fake {
         crate::cluster::Cluster {
             name: name.to_string(),
             client: kube::Client::new(self.clone(), "default"),
+            inventory: kube::Client::new(self.clone(), "default"),
         }
     }
 

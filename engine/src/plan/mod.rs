@@ -612,30 +612,49 @@ pub async fn live_objects(
     cluster: &Cluster,
     desired: &[Desired],
 ) -> Result<HashMap<(String, Option<String>, String), Value>, PlanError> {
-    let mut groups: HashMap<(String, Option<String>), &Desired> = HashMap::new();
+    let mut groups: HashMap<(String, Option<String>), Vec<&Desired>> = HashMap::new();
     for d in desired.iter().filter(|d| d.resolved.is_some()) {
         groups
             .entry((d.api_version.clone() + "/" + &d.kind, d.namespace.clone()))
-            .or_insert(d);
+            .or_default()
+            .push(d);
     }
     // The futures are built before they enter the stream: a closure inside the stream
     // would make the whole future fail the `Send` proof that `tokio::spawn` needs
     // (rust-lang/rust#102211).
     let requests: Vec<_> = groups
         .into_values()
-        .map(|d| async move {
+        .map(|group| async move {
+            let d = group[0];
             let kind = (d.api_version.clone(), d.kind.clone());
             let Some(api) = d.api(&cluster.client) else {
                 return Ok((kind, Vec::new()));
+            };
+            let failed = |e: &kube::Error| PlanError::Api {
+                cluster: cluster.name.clone(),
+                message: format!("listing {}: {}", kind.1, api_message(e)),
             };
             match api.list(&ListParams::default()).await {
                 Ok(list) => Ok((kind, list.items)),
                 // The namespace comes with this render: nothing lives there yet.
                 Err(kube::Error::Api(s)) if s.code == 404 => Ok((kind, Vec::new())),
-                Err(e) => Err(PlanError::Api {
-                    cluster: cluster.name.clone(),
-                    message: format!("listing {}: {}", kind.1, api_message(&e)),
-                }),
+                // A ServiceAccount bound to named objects may get them, not list them all.
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    let mut items = Vec::new();
+                    for d in &group {
+                        match api.get_opt(&d.name).await {
+                            Ok(found) => items.extend(found),
+                            Err(e) => {
+                                return Err(PlanError::Api {
+                                    cluster: cluster.name.clone(),
+                                    message: format!("reading {}: {}", d.id(), api_message(&e)),
+                                });
+                            }
+                        }
+                    }
+                    Ok((kind, items))
+                }
+                Err(e) => Err(failed(&e)),
             }
         })
         .collect();
@@ -692,7 +711,7 @@ impl Member {
 /// The target's ApplySet parent, if it exists.
 pub async fn read_parent(cluster: &Cluster, target: &str) -> Result<Option<Parent>, PlanError> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+        Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     let parent = secrets
         .get_opt(&inventory::parent_name(target))
         .await
@@ -722,7 +741,8 @@ pub async fn read_parent(cluster: &Cluster, target: &str) -> Result<Option<Paren
 }
 
 /// Finds the inventory's members: every object of the listed group-kinds, in the listed
-/// namespaces, that carries this target's part-of label.
+/// namespaces, that carries this target's part-of label. Listed as the engine (the parent's
+/// own namespace among them); deleting one is the repository's request.
 pub async fn members(
     cluster: &Cluster,
     discovery: &mut Discovery,
@@ -746,10 +766,10 @@ pub async fn members(
         let apis: Vec<Api<DynamicObject>> = if resolved.namespaced {
             namespaces
                 .iter()
-                .map(|ns| Api::namespaced_with(cluster.client.clone(), ns, &resolved.resource))
+                .map(|ns| Api::namespaced_with(cluster.inventory.clone(), ns, &resolved.resource))
                 .collect()
         } else {
-            vec![Api::all_with(cluster.client.clone(), &resolved.resource)]
+            vec![Api::all_with(cluster.inventory.clone(), &resolved.resource)]
         };
         for api in apis {
             lists.push((gk.clone(), kind.clone(), resolved.clone(), api));

@@ -24,7 +24,7 @@ pub async fn removed(
     present: &BTreeSet<String>,
 ) -> Result<Vec<Removed>, PlanError> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+        Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     let selector = format!("{}={}", inventory::SOURCE_LABEL, origin.id);
     let list = match secrets.list(&ListParams::default().labels(&selector)).await {
         Ok(list) => list,

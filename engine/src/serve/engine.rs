@@ -1114,7 +1114,7 @@ pub async fn synced_commit(
     target: &str,
 ) -> Result<Option<String>, kube::Error> {
     let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
-        kube::Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+        kube::Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     Ok(api
         .get_opt(&inventory::parent_name(target))
         .await?

@@ -61,7 +61,7 @@ pub async fn record(
         }),
         ..Event::default()
     };
-    let api: Api<Event> = Api::namespaced(cluster.client.clone(), inventory::PARENT_NAMESPACE);
+    let api: Api<Event> = Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     if let Err(error) = api.create(&PostParams::default(), &event).await {
         tracing::warn!(cluster = %cluster.name, target, %error, "recording an event failed");
     }
