@@ -39,6 +39,10 @@ g() { git -c user.name=demo -c user.email=demo@keelson.invalid -C "$1" "${@:2}";
 cp -rL overlays-example "$work/checkout"
 # Everything from prod's gate comment to the end of the file is the gate.
 sed -i '/`keelson serve` deploys a commit to prod only after/,$d' "$work/checkout/keelson.yaml"
+# The example's kubeconfig contexts are for the CLI; keelson serve refuses them (the
+# ServeConfig below says how to reach each cluster), so the served copy names clusters only.
+cp "$work/checkout/keelson.yaml" "$work/cli-keelson.yaml"
+sed -i '/^  kubeconfig:$/d; /^    context: e2e-[12]$/d' "$work/checkout/keelson.yaml"
 g "$work/checkout" init -q -b main
 g "$work/checkout" add -A
 g "$work/checkout" commit -q -m "the example"
@@ -59,6 +63,9 @@ listen: 127.0.0.1:0
 stateDir: $work/state
 kubeconfig: $KUBECONFIG
 webhook: {secretFile: $work/webhook-secret}
+clusters:                     # the operator's: how to reach each, and what it is
+- {name: staging, labels: {env: staging}, kubeconfig: {context: e2e-1}}
+- {name: prod, labels: {env: prod}, kubeconfig: {context: e2e-2}}
 repositories:
 - url: $url
   ref: main
@@ -100,5 +107,6 @@ echo "deployed $(( ($(date +%s%N) - start) / 1000000 )) ms after the webhook" >&
 "$keelson" status --server "$server"
 
 say "both clusters now hold exactly what the repository says (keelson diff: no differences)"
-"$keelson" diff "$work/checkout"
+cp -r "$work/checkout" "$work/cli" && cp "$work/cli-keelson.yaml" "$work/cli/keelson.yaml"
+"$keelson" diff "$work/cli"
 say "done; stopping keelson serve, the git server and the clusters"

@@ -93,6 +93,18 @@ chart owns (listen addresses, mounted files, state directory) set by the chart. 
 {{- if .Values.clusters.kubeconfig.existingSecret }}
 {{- $_ := set $owned "kubeconfig" $paths.kubeconfig }}
 {{- end }}
+{{- /* The operator's clusters: the one keelson runs in, then config.clusters. */}}
+{{- $clusters := list }}
+{{- if .Values.clusters.inCluster }}
+{{- $clusters = append $clusters (dict "name" .Values.clusters.inClusterName "inCluster" true "labels" .Values.clusters.inClusterLabels) }}
+{{- end }}
+{{- range .Values.config.clusters }}
+{{- $clusters = append $clusters . }}
+{{- end }}
+{{- if not $clusters }}
+{{- fail "name at least one cluster: clusters.inCluster, or config.clusters" }}
+{{- end }}
+{{- $_ := set $owned "clusters" $clusters }}
 {{- if gt (int .Values.replicaCount) 1 }}
 {{- /* Replicas split the clusters with Leases in the release namespace; each replica's
 identity is its pod name (POD_NAME). */}}

@@ -452,6 +452,8 @@ async fn a_release_for_other_clusters_runs_pipeline_gates_with_its_tekton_role_a
     // No in-cluster targets: nothing cluster-wide, so the Tekton Role is all there is.
     let values = [
         "clusters.inCluster=false".to_string(),
+        "config.clusters[0].name=prod".to_string(),
+        "config.clusters[0].kubeconfig.context=prod".to_string(),
         "rbac.tekton.enabled=true".to_string(),
         format!("rbac.tekton.namespaces[0]={ci}"),
     ];

@@ -400,7 +400,15 @@ fn rbac_grants_each_need_narrowly_and_nothing_broad() {
     let objects = template(
         "kr",
         "gitops",
-        &[MINIMAL, &["clusters.inCluster=false"]].concat(),
+        &[
+            MINIMAL,
+            &[
+                "clusters.inCluster=false",
+                "config.clusters[0].name=prod",
+                "config.clusters[0].kubeconfig.context=prod",
+            ],
+        ]
+        .concat(),
     );
     assert_eq!(of_kind(&objects, "ClusterRole").count(), 0);
     assert!(of_kind(&objects, "Role").all(|r| r["metadata"]["namespace"] == "gitops"));
@@ -411,4 +419,52 @@ fn rbac_grants_each_need_narrowly_and_nothing_broad() {
             .as_str()
             .is_some_and(|v| !v.starts_with("rbac.authorization.k8s.io"))
     }));
+}
+
+#[test]
+fn keelson_may_impersonate_exactly_the_service_accounts_its_repositories_act_as() {
+    let objects = template(
+        "ki",
+        "gitops",
+        &[
+            MINIMAL,
+            &[
+                "config.defaultServiceAccount=tenants/default",
+                "config.repositories[0].serviceAccount=shop/deployer",
+            ],
+        ]
+        .concat(),
+    );
+    let (_, settings) = serve_settings(&objects, "ki-keelson");
+    assert_eq!(
+        settings.grant(0).impersonate,
+        Some("system:serviceaccount:shop:deployer")
+    );
+    let mut granted: Vec<(String, String)> = of_kind(&objects, "Role")
+        .filter(|r| r["rules"][0]["verbs"][0] == "impersonate")
+        .map(|r| {
+            assert_eq!(r["rules"].as_array().unwrap().len(), 1);
+            assert_eq!(strings(&r["rules"][0]["resources"]), ["serviceaccounts"]);
+            (
+                r["metadata"]["namespace"].as_str().unwrap().to_string(),
+                strings(&r["rules"][0]["resourceNames"]).join(","),
+            )
+        })
+        .collect();
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            ("shop".to_string(), "deployer".to_string()),
+            ("tenants".to_string(), "default".to_string())
+        ]
+    );
+    assert!(
+        of_kind(&objects, "RoleBinding")
+            .filter(|b| b["roleRef"]["name"]
+                .as_str()
+                .unwrap()
+                .contains("impersonate"))
+            .all(|b| b["subjects"][0]["name"] == "ki-keelson")
+    );
 }

@@ -40,6 +40,7 @@
 //!     namespaces: ["shop-*"]
 //!     clusterKinds: [Namespace]
 //!   serviceAccount: tenants/shop       # impersonated on every cluster
+//! defaultServiceAccount: tenants/default   # for repositories without one
 //! ```
 //!
 //! The repository chooses what is deployed (`keelson.yaml`, naming clusters by name);
@@ -102,6 +103,10 @@ pub struct ServeConfig {
     /// The clusters and how to reach them.
     #[serde(default)]
     pub clusters: Vec<crate::config::Cluster>,
+    /// `namespace/name` of the ServiceAccount repositories without a `serviceAccount` of
+    /// their own act as (Flux's `--default-service-account`).
+    #[serde(default)]
+    pub default_service_account: Option<String>,
     pub repositories: Vec<RepositoryConfig>,
 }
 
@@ -453,14 +458,17 @@ impl ServeConfig {
                     format!("{c:?} is not among clusters"),
                 ));
             }
-            let impersonate = match &r.service_account {
+            let chosen = match (&r.service_account, &self.default_service_account) {
+                (Some(sa), _) => Some((format!("{field}.serviceAccount"), sa)),
+                (None, Some(sa)) => Some(("defaultServiceAccount".to_string(), sa)),
+                (None, None) => None,
+            };
+            let impersonate = match chosen {
                 None => None,
-                Some(sa) => Some(crate::tenancy::service_account_user(sa).ok_or_else(|| {
-                    (
-                        format!("{field}.serviceAccount"),
-                        format!("{sa:?} is not namespace/name"),
-                    )
-                })?),
+                Some((f, sa)) => Some(
+                    crate::tenancy::service_account_user(sa)
+                        .ok_or_else(|| (f, format!("{sa:?} is not namespace/name")))?,
+                ),
             };
             repositories.push(Watched {
                 spec,
@@ -561,6 +569,15 @@ mod tests {
             grant.impersonate,
             Some("system:serviceaccount:tenants:shop")
         );
+        let s = parse(
+            "defaultServiceAccount: tenants/nobody\nrepositories: [{url: /r}, {url: /s, serviceAccount: t/s}]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.grant(0).impersonate,
+            Some("system:serviceaccount:tenants:nobody")
+        );
+        assert_eq!(s.grant(1).impersonate, Some("system:serviceaccount:t:s"));
     }
 
     #[test]
