@@ -593,7 +593,7 @@ async fn sync_from_a_git_repository_at_a_commit_records_the_commit() {
             c,
             keelson::inventory::PARENT_NAMESPACE,
         )
-        .get(&keelson::inventory::parent_name(&repo.target))
+        .get(&keelson::inventory::Set::new(&repo.target, None).parent_name())
         .await
         .unwrap();
         let annotations = parent.metadata.annotations.unwrap();

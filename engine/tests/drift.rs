@@ -417,12 +417,23 @@ fn a_target_that_leaves_keelson_yaml_is_pruned_or_orphaned_as_its_policy_says() 
         let api: Api<ConfigMap> = Api::namespaced(c.clone(), &format!("{}-{t}", repo.id));
         data(&rt, &api, "cm", "v")
     };
+    // A parent names its target; keyed by the work tree's origin, its name has more.
     let parent = |t: &str| {
         let api: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(c.clone(), "keelson-system");
-        rt.block_on(api.get_opt(&format!("keelson-{}-{t}", repo.id)))
+        let target = format!("{}-{t}", repo.id);
+        rt.block_on(api.list(&Default::default()))
             .unwrap()
-            .is_some()
+            .items
+            .iter()
+            .any(|s| {
+                s.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("keelson.dev/target"))
+                    == Some(&target)
+                    && s.metadata.name.as_deref() != Some(format!("keelson-{target}").as_str())
+            })
     };
     targets(&repo, &all[..1]);
 

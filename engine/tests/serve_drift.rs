@@ -8,7 +8,6 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -23,13 +22,18 @@ fn events(
     reason: &str,
 ) -> Vec<String> {
     let api: Api<Event> = Api::namespaced(c.clone(), "keelson-system");
-    let parent = format!("keelson-{target}");
+    let parent = format!("keelson-{target}.");
     rt.block_on(api.list(&Default::default()))
         .unwrap()
         .items
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some(reason))
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(parent.as_str()))
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .and_then(|r| r.name.as_deref())
+                .is_some_and(|n| n.starts_with(&parent))
+        })
         .filter_map(|e| e.note)
         .collect()
 }
@@ -188,12 +192,7 @@ fn targets_that_leave_keelson_yaml_are_pruned_or_orphaned_on_every_cluster() {
     });
     with(&[("c", "")]);
     repo.push("only c");
-    let parent = |c: &kube::Client, t: &str| {
-        let api: Api<Secret> = Api::namespaced(c.clone(), "keelson-system");
-        rt.block_on(api.get_opt(&format!("keelson-{}", repo.target(t))))
-            .unwrap()
-            .is_some()
-    };
+    let parent = |c: &kube::Client, t: &str| !parents(&rt, c, &repo.target(t)).is_empty();
     wait_for("a pruned and b orphaned", Duration::from_secs(60), || {
         clients.iter().all(|c| {
             config_maps(&rt, c, &repo.ns("a")) == [("kept".to_string(), "1".to_string())]

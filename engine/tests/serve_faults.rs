@@ -448,8 +448,9 @@ fn a_lease_taken_away_mid_sync_stops_the_old_owner_and_the_new_owners_commit_sta
     // The new owner records its own commit on the target's parent.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(one.clone(), "keelson-system");
+    let parent = parents(&rt, &one, &target).remove(0).metadata.name.unwrap();
     rt.block_on(secrets.patch(
-        &format!("keelson-{target}"),
+        &parent,
         &PatchParams::default(),
         &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
             "keelson.dev/last-synced-commit": "new-owner-commit"}}})),

@@ -301,3 +301,150 @@ fn an_impersonated_service_account_bounds_what_a_repository_can_do() {
     // The inventory is the engine's: the tenant needs no access to keelson-system.
     assert!(synced_commit(&rt, &one, &repo.target("a")).is_some());
 }
+
+#[test]
+fn two_repositories_with_the_same_target_names_each_prune_only_their_own_objects() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let (first, second) = (Repo::new("twin"), Repo::new("twin"));
+    // The second repository names its targets exactly as the first does; its objects go
+    // to its own namespaces.
+    let text = std::fs::read_to_string(second.work.dir.join("keelson.yaml")).unwrap();
+    second
+        .work
+        .write("keelson.yaml", &text.replace(&second.id, &first.id));
+    for r in [&first, &second] {
+        r.overlay("a", 0..2, "1");
+        r.overlay("b", 0..1, "1");
+        r.push("first");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.poll = Some("*/1 * * * * *");
+    options.repositories = format!(
+        "- url: {}\n  ref: main\n  poll: \"*/1 * * * * *\"\n",
+        second.url()
+    );
+    let _serve = Serve::start(&first, state.path(), &options);
+    let both = |n: usize| {
+        config_maps(&rt, &one, &first.ns("a")).len() == n
+            && config_maps(&rt, &one, &second.ns("a")).len() == n
+    };
+    wait_for(
+        "both repositories' target a",
+        Duration::from_secs(60),
+        || both(2),
+    );
+    assert_eq!(
+        parents(&rt, &one, &first.target("a")).len(),
+        2,
+        "one inventory each"
+    );
+
+    // The second repository drops a ConfigMap: only its own goes.
+    second.overlay("a", 0..1, "1");
+    second.push("drop cm-1");
+    wait_for("the second's prune", Duration::from_secs(60), || {
+        config_maps(&rt, &one, &second.ns("a")).len() == 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        config_maps(&rt, &one, &first.ns("a")).len(),
+        2,
+        "the first's stay"
+    );
+    // And the first's next commit does not take the second's objects for its own.
+    first.overlay("a", 0..2, "2");
+    first.push("bump");
+    wait_for("the first's update", Duration::from_secs(60), || {
+        config_maps(&rt, &one, &first.ns("a"))
+            .iter()
+            .all(|(_, v)| v == "2")
+    });
+    assert_eq!(
+        config_maps(&rt, &one, &second.ns("a")),
+        [("cm-0".to_string(), "1".to_string())]
+    );
+}
+
+#[test]
+fn an_inventory_from_before_repository_keys_is_taken_over_by_its_first_keyed_sync() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("legacy");
+    repo.overlay("a", 0..3, "1");
+    repo.overlay("b", 0..1, "1");
+    repo.push("first");
+    // Synced before inventories were keyed: from a tree of no known origin (a copy of the
+    // work tree without its .git), reaching cluster one by its context.
+    let plain = tempfile::tempdir().unwrap();
+    for dir in ["a", "b"] {
+        std::fs::create_dir_all(plain.path().join(dir)).unwrap();
+        for file in ["objects.yaml", "kustomization.yaml"] {
+            std::fs::copy(
+                repo.work.dir.join(dir).join(file),
+                plain.path().join(dir).join(file),
+            )
+            .unwrap();
+        }
+    }
+    let kubeconfig = keelson_e2e::ControlPlane::shared()
+        .kubeconfig()
+        .display()
+        .to_string();
+    std::fs::write(
+        plain.path().join("keelson.yaml"),
+        format!(
+            "clusters:\n- name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-1, path: {kubeconfig}}}\n\
+             targets:\n- name: {}\n  path: a\n  clusterSelector: {{all: \"yes\"}}\n",
+            repo.target("a")
+        ),
+    )
+    .unwrap();
+    let project = keelson::config::Project::load(plain.path()).unwrap();
+    let outcomes = rt
+        .block_on(keelson::sync::sync(
+            plain.path(),
+            &project,
+            &keelson::sync::Selection::default(),
+            &keelson::sync::Overrides::default(),
+        ))
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o.result, keelson::sync::OutcomeResult::Ok(_)))
+    );
+    let names = |t: &str| -> Vec<String> {
+        parents(&rt, &one, &repo.target(t))
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    };
+    assert_eq!(names("a"), [format!("keelson-{}", repo.target("a"))]);
+
+    // The served repository drops cm-2: its first keyed sync prunes it from the unkeyed
+    // inventory, relabels the rest and retires the unkeyed parent.
+    repo.overlay("a", 0..2, "1");
+    repo.push("drop cm-2");
+    let state = tempfile::tempdir().unwrap();
+    let _serve = Serve::start(&repo, state.path(), &EngineOptions::new());
+    wait_for("the keyed sync", Duration::from_secs(60), || {
+        config_maps(&rt, &one, &repo.ns("a")).len() == 2
+            && names("a")
+                .iter()
+                .all(|n| n != &format!("keelson-{}", repo.target("a")))
+            && !names("a").is_empty()
+    });
+    let keyed = parents(&rt, &one, &repo.target("a")).remove(0);
+    let id = keyed.metadata.labels.unwrap()["applyset.kubernetes.io/id"].clone();
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(one.clone(), &repo.ns("a"));
+    for cm in ["cm-0", "cm-1"] {
+        let labels = rt.block_on(api.get(cm)).unwrap().metadata.labels.unwrap();
+        assert_eq!(
+            labels["applyset.kubernetes.io/part-of"], id,
+            "{cm} relabelled"
+        );
+    }
+}

@@ -184,13 +184,15 @@ pub async fn sync(
     // 1. Validate: every object dry-run (objects waiting for a Namespace/CRD of this
     //    render are validated once those exist, before anything else is written).
     let policy = &options.policy;
+    let set = inventory::Set::new(target, options.origin.as_ref());
+    let set = &set;
     let removal = inventory::Removal::of(policy);
     let provenance = inventory::Provenance {
         origin: options.origin.as_ref(),
         removal: &removal,
     };
     let (plan, desired, prunes) =
-        plan::plan(cluster, target, objects, policy, plan::View::default()).await?;
+        plan::plan(cluster, set, objects, policy, plan::View::default()).await?;
     if let Some(d) = &options.destinations {
         let outside = d.check(&desired, &prunes.delete);
         if !outside.is_empty() {
@@ -255,7 +257,7 @@ pub async fn sync(
         parent_version = Some(
             write_parent(
                 cluster,
-                target,
+                set,
                 provenance,
                 (&all_gks, &all_ns),
                 None,
@@ -290,7 +292,7 @@ pub async fn sync(
         wait_established(cluster, &first, Duration::from_secs(60)).await?;
     }
     let mut discovery = Discovery::default();
-    let rest = revalidate_pending(cluster, &mut discovery, target, rest, options).await?;
+    let rest = revalidate_pending(cluster, &mut discovery, set, rest, options).await?;
     let rest_todo: Vec<Desired> = rest.iter().filter(|d| needs_apply(d)).cloned().collect();
     Fence::check(fence, &cname, "applying")?;
     apply_in_order(cluster, &rest_todo, options, &mut applied, &mut versions).await?;
@@ -329,7 +331,7 @@ pub async fn sync(
     Fence::check(fence, &cname, "recording the inventory")?;
     let parent_version = write_parent(
         cluster,
-        target,
+        set,
         provenance,
         (&final_gks, &final_ns),
         options.commit.as_deref().filter(|_| !policy.wait),
@@ -337,6 +339,11 @@ pub async fn sync(
         parent_version,
     )
     .await?;
+    // The unkeyed inventory this one took over goes once every member is recorded here.
+    if let Some(legacy) = &plan.takes_over {
+        Fence::check(fence, &cname, "retiring the unkeyed inventory")?;
+        removal::delete_parent(cluster, legacy, None).await?;
+    }
     if policy.wait {
         // Objects keelson leaves alone (`keelson.dev/ssa`) are not waited for.
         let all: Vec<&Desired> = first
@@ -353,7 +360,7 @@ pub async fn sync(
             Fence::check(fence, &cname, "recording the synced commit")?;
             write_parent(
                 cluster,
-                target,
+                set,
                 provenance,
                 (&final_gks, &final_ns),
                 options.commit.as_deref(),
@@ -399,7 +406,7 @@ async fn ensure_parent_namespace(cluster: &Cluster) -> Result<(), SyncError> {
 /// 409 when someone wrote since). Returns the version written.
 async fn write_parent(
     cluster: &Cluster,
-    target: &str,
+    set: &inventory::Set,
     provenance: inventory::Provenance<'_>,
     (gks, namespaces): (&BTreeSet<String>, &BTreeSet<String>),
     commit: Option<&str>,
@@ -408,8 +415,8 @@ async fn write_parent(
 ) -> Result<String, SyncError> {
     let api: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
-    let name = inventory::parent_name(target);
-    let mut parent = inventory::parent_object(target, gks, namespaces, commit, record, provenance);
+    let name = set.parent_name();
+    let mut parent = inventory::parent_object(set, gks, namespaces, commit, record, provenance);
     if let (Some(v), Some(meta)) = (expected, parent["metadata"].as_object_mut()) {
         // In an apply patch a resourceVersion is a precondition.
         meta.insert("resourceVersion".into(), Value::String(v));
@@ -511,7 +518,7 @@ async fn apply_one(
 async fn revalidate_pending(
     cluster: &Cluster,
     discovery: &mut Discovery,
-    target: &str,
+    set: &inventory::Set,
     rest: Vec<Desired>,
     options: &Options,
 ) -> Result<Vec<Desired>, SyncError> {
@@ -527,7 +534,7 @@ async fn revalidate_pending(
     // only errors are kinds not served.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (resolved, mut errors) = loop {
-        let (resolved, errors) = plan::prepare(cluster, discovery, target, &objects).await?;
+        let (resolved, errors) = plan::prepare(cluster, discovery, set, &objects).await?;
         let only_unserved =
             !errors.is_empty() && errors.iter().all(|e| e.message.contains("is not served"));
         if !only_unserved || Instant::now() >= deadline {

@@ -41,7 +41,7 @@ pub async fn remove(
     let fence = options.fence.as_ref();
     let pruned = prune_in_order(cluster, &prunes.delete, fence).await?;
     Fence::check(fence, &cluster.name, "deleting the inventory")?;
-    delete_parent(cluster, &removed.target, version).await?;
+    delete_parent(cluster, &removed.set, Some(version)).await?;
     Ok(Report {
         plan,
         applied: Vec::new(),
@@ -49,16 +49,20 @@ pub async fn remove(
     })
 }
 
-/// Deletes the parent, only at the version the plan read: a target added back and synced
-/// meanwhile keeps its new inventory.
-async fn delete_parent(cluster: &Cluster, target: &str, version: String) -> Result<(), SyncError> {
+/// Deletes a parent; with `version`, only at that version (the one the plan read: a
+/// target added back and synced meanwhile keeps its new inventory).
+pub(super) async fn delete_parent(
+    cluster: &Cluster,
+    set: &inventory::Set,
+    version: Option<String>,
+) -> Result<(), SyncError> {
     let api: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
-    let name = inventory::parent_name(target);
+    let name = set.parent_name();
     let params = DeleteParams {
-        preconditions: Some(Preconditions {
+        preconditions: version.map(|v| Preconditions {
             uid: None,
-            resource_version: Some(version),
+            resource_version: Some(v),
         }),
         ..DeleteParams::default()
     };

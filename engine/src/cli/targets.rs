@@ -178,9 +178,8 @@ fn print_plans(outcomes: &[Outcome<Plan>]) {
                         o.cluster
                     );
                     println!(
-                        "  delete its inventory Secret/{}/{}",
-                        keelson::inventory::PARENT_NAMESPACE,
-                        keelson::inventory::parent_name(&o.target)
+                        "  delete its inventory (its ApplySet parent in {})",
+                        keelson::inventory::PARENT_NAMESPACE
                     );
                 } else if !lines.is_empty() {
                     println!("target {}, cluster {}:", o.target, o.cluster);

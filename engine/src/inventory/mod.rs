@@ -128,17 +128,50 @@ pub fn record_key(api_version: &str, kind: &str, namespace: Option<&str>, name: 
     format!("{api_version}|{kind}|{}|{name}", namespace.unwrap_or(""))
 }
 
-/// The parent object's name for a target.
-pub fn parent_name(target: &str) -> String {
-    format!("keelson-{target}")
+/// One target's inventory, keyed by the target and the repository it comes from: two
+/// repositories with a target of the same name have two inventories on one cluster, and
+/// each prunes only its own members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set {
+    pub target: String,
+    /// [`Origin::id`]; none for a tree of unknown origin (a plain directory).
+    pub origin: Option<String>,
 }
 
-/// The ApplySet id of a Secret parent: `applyset-<base64url(sha256(name.namespace.Secret.))>-v1`.
-pub fn applyset_id(target: &str) -> String {
-    let key = format!("{}.{}.Secret.", parent_name(target), PARENT_NAMESPACE);
-    let digest = Sha256::digest(key.as_bytes());
-    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-    format!("applyset-{encoded}-v1")
+impl Set {
+    pub fn new(target: &str, origin: Option<&Origin>) -> Self {
+        Set {
+            target: target.to_string(),
+            origin: origin.map(|o| o.id.clone()),
+        }
+    }
+
+    /// The parent Secret's name: `keelson-<target>.<repository id>`, or
+    /// `keelson-<target>` without an origin.
+    pub fn parent_name(&self) -> String {
+        match &self.origin {
+            Some(id) => format!("keelson-{}.{id}", self.target),
+            None => format!("keelson-{}", self.target),
+        }
+    }
+
+    /// The ApplySet id of the Secret parent:
+    /// `applyset-<base64url(sha256(name.namespace.Secret.))>-v1`.
+    pub fn id(&self) -> String {
+        let key = format!("{}.{}.Secret.", self.parent_name(), PARENT_NAMESPACE);
+        let digest = Sha256::digest(key.as_bytes());
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        format!("applyset-{encoded}-v1")
+    }
+
+    /// The inventory the same target had before inventories were keyed by repository:
+    /// a sync with an origin takes it over once.
+    pub fn legacy(&self) -> Option<Set> {
+        self.origin.as_ref().map(|_| Set {
+            target: self.target.clone(),
+            origin: None,
+        })
+    }
 }
 
 /// `Kind.group` (or `Kind` for the core group), as ApplySet writes group-kinds.
@@ -151,7 +184,7 @@ pub fn group_kind(api_version: &str, kind: &str) -> String {
 
 /// The parent Secret describing `members` (group-kinds and namespaces).
 pub fn parent_object(
-    target: &str,
+    set: &Set,
     group_kinds: &BTreeSet<String>,
     namespaces: &BTreeSet<String>,
     commit: Option<&str>,
@@ -171,10 +204,10 @@ pub fn parent_object(
     if let Some(c) = commit {
         annotations[COMMIT] = Value::String(c.to_string());
     }
-    annotations[TARGET] = Value::String(target.to_string());
+    annotations[TARGET] = Value::String(set.target.clone());
     annotations[REMOVAL] =
         Value::String(serde_json::to_string(provenance.removal).unwrap_or_default());
-    let mut labels = json!({ ID_LABEL: applyset_id(target) });
+    let mut labels = json!({ ID_LABEL: set.id() });
     if let Some(o) = provenance.origin {
         labels[SOURCE_LABEL] = Value::String(o.id.clone());
         annotations[SOURCE_URL] = Value::String(o.url.clone());
@@ -183,7 +216,7 @@ pub fn parent_object(
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
-            "name": parent_name(target),
+            "name": set.parent_name(),
             "namespace": PARENT_NAMESPACE,
             "labels": labels,
             "annotations": annotations,
@@ -214,13 +247,31 @@ mod tests {
 
     #[test]
     fn ids_are_stable_and_url_safe() {
-        let id = applyset_id("shop-prod");
+        let set = |t: &str| Set::new(t, None);
+        let id = set("shop-prod").id();
         assert!(id.starts_with("applyset-") && id.ends_with("-v1"));
-        assert_eq!(id, applyset_id("shop-prod"));
-        assert_ne!(id, applyset_id("shop-staging"));
+        assert_eq!(id, set("shop-prod").id());
+        assert_ne!(id, set("shop-staging").id());
         assert!(!id.contains('+') && !id.contains('/') && !id.contains('='));
         // 43 base64url characters for 32 bytes.
         assert_eq!(id.len(), "applyset-".len() + 43 + "-v1".len());
+    }
+
+    #[test]
+    fn two_repositories_with_one_target_name_have_two_inventories() {
+        let origin = |url: &str| Origin::of(&crate::source::RepoUrl::parse(url).unwrap());
+        let (a, b) = (
+            origin("https://git.example/a/deploy.git"),
+            origin("https://git.example/b/deploy.git"),
+        );
+        let (sa, sb) = (Set::new("shop", Some(&a)), Set::new("shop", Some(&b)));
+        assert_ne!(sa.id(), sb.id());
+        assert_eq!(sa.parent_name(), format!("keelson-shop.{}", a.id));
+        // The spelling of a URL does not change the inventory.
+        let a2 = origin("https://git.example/a/deploy");
+        assert_eq!(Set::new("shop", Some(&a2)), sa);
+        assert_eq!(sa.legacy().unwrap().parent_name(), "keelson-shop");
+        assert_eq!(Set::new("shop", None).legacy(), None);
     }
 
     #[test]

@@ -220,6 +220,10 @@ pub struct Plan {
     /// Set when the target left `keelson.yaml`: what its policy does with its objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed: Option<crate::config::OnRemoval>,
+    /// The unkeyed inventory this plan takes over (its parent goes once the keyed one is
+    /// written).
+    #[serde(skip)]
+    pub takes_over: Option<inventory::Set>,
     /// Objects the server refused (invalid, conflicting, forbidden).
     pub errors: Vec<ObjectError>,
     /// Members of the inventory before this plan.
@@ -241,6 +245,8 @@ pub struct Parent {
     pub namespaces: BTreeSet<String>,
     pub record: inventory::Record,
     pub resource_version: Option<String>,
+    /// The repository identity it was written for, if any.
+    pub source: Option<String>,
 }
 
 impl Plan {
@@ -275,6 +281,9 @@ pub struct Desired {
     pub namespace: Option<String>,
     /// Discovery result; `None` when the kind comes from a CRD of this same render.
     pub resolved: Option<Kind>,
+    /// The ApplySet id of the target's inventory from before inventories were keyed by
+    /// repository: an object labelled with it is the target's own, relabelled on apply.
+    pub adopts: Option<String>,
 }
 
 impl Desired {
@@ -326,11 +335,12 @@ fn kinds_from_crds(objects: &[Map<String, Value>]) -> HashSet<(String, String)> 
 pub async fn prepare(
     cluster: &Cluster,
     discovery: &mut Discovery,
-    target: &str,
+    set: &inventory::Set,
     objects: &[Map<String, Value>],
 ) -> Result<(Vec<Desired>, Vec<ObjectError>), PlanError> {
     let from_crds = kinds_from_crds(objects);
-    let id = inventory::applyset_id(target);
+    let id = set.id();
+    let adopts = set.legacy().map(|l| l.id());
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for o in objects {
@@ -381,6 +391,7 @@ pub async fn prepare(
             name,
             namespace,
             resolved,
+            adopts: adopts.clone(),
         });
     }
     Ok((out, errors))
@@ -528,6 +539,7 @@ pub async fn plan_object(
     };
     if let Some(theirs) = live.and_then(label)
         && Some(&theirs) != label(&d.obj).as_ref()
+        && Some(&theirs) != d.adopts.as_ref()
     {
         return Err(fail(format!(
             "already belongs to another ApplySet ({}={theirs}); keelson does not adopt it",
@@ -709,11 +721,14 @@ impl Member {
 }
 
 /// The target's ApplySet parent, if it exists.
-pub async fn read_parent(cluster: &Cluster, target: &str) -> Result<Option<Parent>, PlanError> {
+pub async fn read_parent(
+    cluster: &Cluster,
+    set: &inventory::Set,
+) -> Result<Option<Parent>, PlanError> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     let parent = secrets
-        .get_opt(&inventory::parent_name(target))
+        .get_opt(&set.parent_name())
         .await
         .map_err(|e| PlanError::Api {
             cluster: cluster.name.clone(),
@@ -736,6 +751,10 @@ pub async fn read_parent(cluster: &Cluster, target: &str) -> Result<Option<Paren
             namespaces,
             record,
             resource_version: p.metadata.resource_version,
+            source: p
+                .metadata
+                .labels
+                .and_then(|l| l.get(inventory::SOURCE_LABEL).cloned()),
         }
     }))
 }
@@ -746,11 +765,11 @@ pub async fn read_parent(cluster: &Cluster, target: &str) -> Result<Option<Paren
 pub async fn members(
     cluster: &Cluster,
     discovery: &mut Discovery,
-    target: &str,
+    set: &inventory::Set,
     group_kinds: &BTreeSet<String>,
     namespaces: &BTreeSet<String>,
 ) -> Result<Vec<Member>, PlanError> {
-    let selector = format!("{}={}", inventory::PART_OF, inventory::applyset_id(target));
+    let selector = format!("{}={}", inventory::PART_OF, set.id());
     let lp = ListParams::default().labels(&selector);
     // Resolve the kinds first (discovery is cached), then list them all concurrently, in
     // a stable order.
@@ -910,14 +929,27 @@ pub(crate) fn keep_reason(m: &Member, policy: &SyncPolicy) -> Option<String> {
 /// the policy prunes and what it keeps.
 pub async fn plan(
     cluster: &Cluster,
-    target: &str,
+    set: &inventory::Set,
     objects: &[Map<String, Value>],
     policy: &SyncPolicy,
     view: View,
 ) -> Result<(Plan, Vec<Desired>, Prunes), PlanError> {
+    let target = set.target.as_str();
     let mut discovery = Discovery::default();
-    let (mut desired, mut errors) = prepare(cluster, &mut discovery, target, objects).await?;
-    let parent = read_parent(cluster, target).await?;
+    let (mut desired, mut errors) = prepare(cluster, &mut discovery, set, objects).await?;
+    // The target's inventory, else (once) the one it had before inventories were keyed by
+    // repository, unless that one is another repository's.
+    let (parent, parent_set) = match read_parent(cluster, set).await? {
+        Some(p) => (Some(p), set.clone()),
+        None => match set.legacy() {
+            Some(legacy) => match read_parent(cluster, &legacy).await? {
+                Some(p) if p.source.is_none() || p.source == set.origin => (Some(p), legacy),
+                _ => (None, set.clone()),
+            },
+            None => (None, set.clone()),
+        },
+    };
+    let takes_over = (parent_set != *set).then(|| parent_set.clone());
     let record = parent
         .as_ref()
         .map(|p| p.record.clone())
@@ -986,7 +1018,7 @@ pub async fn plan(
             let m = members(
                 cluster,
                 &mut discovery,
-                target,
+                &parent_set,
                 &p.group_kinds,
                 &p.namespaces,
             )
@@ -1016,6 +1048,7 @@ pub async fn plan(
             changes,
             kept,
             removed: None,
+            takes_over,
             errors,
             inventory: inventory_size,
             listed,

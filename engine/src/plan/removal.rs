@@ -14,6 +14,7 @@ use crate::inventory::{self, Origin, Removal};
 #[derive(Debug, Clone)]
 pub struct Removed {
     pub target: String,
+    pub set: inventory::Set,
     pub removal: Removal,
 }
 
@@ -49,7 +50,13 @@ pub async fn removed(
                 .get(inventory::REMOVAL)
                 .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or_default();
-            Some(Removed { target, removal })
+            let set = inventory::Set::new(&target, Some(origin));
+            // Only the repository's keyed inventories: an unkeyed one is anyone's.
+            (s.metadata.name.as_deref() == Some(set.parent_name().as_str())).then_some(Removed {
+                target,
+                set,
+                removal,
+            })
         })
         .filter(|r| !present.contains(&r.target))
         .collect();
@@ -71,14 +78,14 @@ pub async fn plan_removal(
         ..Plan::default()
     };
     let mut prunes = Prunes::default();
-    let Some(parent) = read_parent(cluster, target).await? else {
+    let Some(parent) = read_parent(cluster, &removed.set).await? else {
         return Ok((plan, prunes));
     };
     let mut discovery = Discovery::default();
     let all = members(
         cluster,
         &mut discovery,
-        target,
+        &removed.set,
         &parent.group_kinds,
         &parent.namespaces,
     )

@@ -17,7 +17,8 @@ async fn plan(
         conflicts,
         ..SyncPolicy::default()
     };
-    super::plan(cluster, target, objects, &policy, View::default()).await
+    let set = crate::inventory::Set::new(target, None);
+    super::plan(cluster, &set, objects, &policy, View::default()).await
 }
 
 /// A cluster with no parent for the target and `live` (if any) as the only ConfigMap.
@@ -85,7 +86,7 @@ fn cluster_with_an_intruder() -> Fake {
             json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": [
                 {"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "0"},
                  "metadata": {"name": "cm", "namespace": "shop", "resourceVersion": "6",
-                              "labels": {crate::inventory::PART_OF: crate::inventory::applyset_id("shop")}}}]}),
+                              "labels": {crate::inventory::PART_OF: crate::inventory::Set::new("shop", None).id()}}}]}),
         ),
         ("PATCH", "/api/v1/namespaces/shop/configmaps/cm") => {
             let mut obj = body.cloned().unwrap_or_default();

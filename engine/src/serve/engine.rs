@@ -606,7 +606,7 @@ impl Engine {
                     Err(e) => (events::Kind::Warning, "RemovalFailed", e.to_string()),
                 };
                 tracing::info!(target = %r.target, cluster = %c.name, %note, "removed target");
-                events::record(&connected, &r.target, kind, reason, &note, &self.identity).await;
+                events::record(&connected, &r.set, kind, reason, &note, &self.identity).await;
             }
         }
     }
@@ -710,11 +710,13 @@ impl Engine {
             Ok(cl) => cl,
             Err(e) => return fail(e.into()),
         };
+        let origin = inventory::Origin::of(&self.repos[job.key.0].watched.spec.url);
+        let set = inventory::Set::new(t, Some(&origin));
         // Already there? The cluster's own record says (it survives our restarts).
         if !job.forced() {
             let known = match self.board.synced_commit(t, c) {
                 Some(k) => Some(k),
-                None => synced_commit(&connected, t).await.unwrap_or(None),
+                None => synced_commit(&connected, &set).await.unwrap_or(None),
             };
             if known.as_deref() == Some(commit) {
                 self.board.update(&repository, t, c, |r| {
@@ -775,9 +777,7 @@ impl Engine {
         });
         let mut options = apply::Options::from_policy(&target.sync);
         options.commit = Some(commit.to_string());
-        options.origin = Some(inventory::Origin::of(
-            &self.repos[job.key.0].watched.spec.url,
-        ));
+        options.origin = Some(origin);
         options.destinations = Some(self.repos[job.key.0].watched.destinations.clone());
         // The repository chooses how long to wait for health; the operator caps it.
         options.timeout = options.timeout.min(self.settings.limits.max_wait.get());
@@ -829,7 +829,7 @@ impl Engine {
                 if !takeovers.is_empty() {
                     events::record(
                         &connected,
-                        t,
+                        &set,
                         events::Kind::Normal,
                         "TookOver",
                         &format!(
@@ -845,7 +845,7 @@ impl Engine {
                 if !report.applied.is_empty() || !report.pruned.is_empty() {
                     events::record(
                         &connected,
-                        t,
+                        &set,
                         events::Kind::Normal,
                         "Synced",
                         &note,
@@ -859,7 +859,7 @@ impl Engine {
                 let message = error.to_string();
                 events::record(
                     &connected,
-                    t,
+                    &set,
                     events::Kind::Warning,
                     "SyncFailed",
                     &message,
@@ -1111,12 +1111,12 @@ fn prepare(
 /// parent yet).
 pub async fn synced_commit(
     cluster: &cluster::Cluster,
-    target: &str,
+    set: &inventory::Set,
 ) -> Result<Option<String>, kube::Error> {
     let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     Ok(api
-        .get_opt(&inventory::parent_name(target))
+        .get_opt(&set.parent_name())
         .await?
         .and_then(|s| s.metadata.annotations)
         .and_then(|a| a.get(inventory::COMMIT).cloned()))

@@ -24,13 +24,13 @@ pub enum Kind {
 /// Failing to record is logged, never fatal: the sync itself already happened.
 pub async fn record(
     cluster: &Cluster,
-    target: &str,
+    set: &inventory::Set,
     kind: Kind,
     reason: &str,
     note: &str,
     reporter: &str,
 ) {
-    let name = inventory::parent_name(target);
+    let name = set.parent_name();
     let event = Event {
         metadata: ObjectMeta {
             // Named like kubectl's events: the object's name and a unique time suffix
@@ -63,7 +63,7 @@ pub async fn record(
     };
     let api: Api<Event> = Api::namespaced(cluster.inventory.clone(), inventory::PARENT_NAMESPACE);
     if let Err(error) = api.create(&PostParams::default(), &event).await {
-        tracing::warn!(cluster = %cluster.name, target, %error, "recording an event failed");
+        tracing::warn!(cluster = %cluster.name, target = %set.target, %error, "recording an event failed");
     }
 }
 

@@ -161,7 +161,8 @@ pub async fn diff_in(
     view: plan::View,
 ) -> Result<Vec<Outcome<Plan>>, Error> {
     let mut outcomes = for_each_pair(fs, root, project, selection, |c, t, objects| async move {
-        Ok(plan::plan(&c, &t.name, &objects, &t.sync, view)
+        let set = crate::inventory::Set::new(&t.name, selection.origin.as_ref());
+        Ok(plan::plan(&c, &set, &objects, &t.sync, view)
             .await
             .map(|(p, _, _)| p)?)
     })

@@ -70,16 +70,34 @@ pub fn config_maps(
     out
 }
 
+/// The ApplySet parents of a target (one per repository that has a target of that
+/// name), found by the target they name.
+pub fn parents(rt: &tokio::runtime::Runtime, c: &kube::Client, target: &str) -> Vec<Secret> {
+    let api: Api<Secret> = Api::namespaced(c.clone(), "keelson-system");
+    let Ok(list) = rt.block_on(api.list(&Default::default())) else {
+        return Vec::new();
+    };
+    list.items
+        .into_iter()
+        .filter(|s| {
+            s.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("keelson.dev/target"))
+                .is_some_and(|t| t == target)
+        })
+        .collect()
+}
+
 /// The commit a target's ApplySet parent records.
 pub fn synced_commit(
     rt: &tokio::runtime::Runtime,
     c: &kube::Client,
     target: &str,
 ) -> Option<String> {
-    let api: Api<Secret> = Api::namespaced(c.clone(), "keelson-system");
-    rt.block_on(api.get_opt(&format!("keelson-{target}")))
-        .ok()
-        .flatten()
+    parents(rt, c, target)
+        .into_iter()
+        .next()
         .and_then(|s| s.metadata.annotations)
         .and_then(|a| a.get("keelson.dev/last-synced-commit").cloned())
 }
