@@ -1,5 +1,6 @@
 //! The inventory of a target on a cluster: an ApplySet (KEP-3659), so `kubectl` sees the
-//! same set. The parent is a Secret `keelson-<target>` in [`PARENT_NAMESPACE`]; members carry
+//! same set. The parent is a Secret `keelson-<target>.<repository id>` ([`Set`]) in
+//! [`PARENT_NAMESPACE`]; members carry
 //! the `applyset.kubernetes.io/part-of` label; the parent lists their group-kinds and
 //! namespaces so they can be found again.
 
