@@ -1,8 +1,7 @@
 //! The inventory of a target on a cluster: an ApplySet (KEP-3659), so `kubectl` sees the
 //! same set. The parent is a Secret `keelson-<target>.<repository id>` ([`Set`]) in
-//! [`PARENT_NAMESPACE`]; members carry
-//! the `applyset.kubernetes.io/part-of` label; the parent lists their group-kinds and
-//! namespaces so they can be found again.
+//! [`PARENT_NAMESPACE`]; members carry the `applyset.kubernetes.io/part-of` label; the
+//! parent lists their group-kinds and namespaces so they can be found again.
 
 use std::collections::BTreeSet;
 
