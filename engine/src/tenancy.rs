@@ -179,14 +179,7 @@ impl Grant<'_> {
             let mut out = Vec::new();
             for (i, c) in project.clusters.iter().enumerate() {
                 let field = format!("clusters[{i}]");
-                if let Some(way) = [
-                    (c.kubeconfig.is_some(), "kubeconfig"),
-                    (c.in_cluster, "inCluster"),
-                    (c.kubeconfig_secret.is_some(), "kubeconfigSecret"),
-                ]
-                .iter()
-                .find_map(|(set, way)| set.then_some(*way))
-                {
+                if let Some(way) = c.ways().first() {
                     return Err(err(
                         format!("{field}.{way}"),
                         "keelson serve reaches clusters as its operator's ServeConfig says; \

@@ -94,10 +94,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Whether the entry says how to reach the cluster (else: the kubeconfig context of
-    /// its name).
-    pub fn has_credentials(&self) -> bool {
-        self.kubeconfig.is_some() || self.in_cluster || self.kubeconfig_secret.is_some()
+    /// The connection settings the entry names (`kubeconfig`, `inCluster`,
+    /// `kubeconfigSecret`): at most one is valid, none means the kubeconfig context of its
+    /// name.
+    pub fn ways(&self) -> Vec<&'static str> {
+        [
+            (self.kubeconfig.is_some(), "kubeconfig"),
+            (self.in_cluster, "inCluster"),
+            (self.kubeconfig_secret.is_some(), "kubeconfigSecret"),
+        ]
+        .into_iter()
+        .filter_map(|(set, way)| set.then_some(way))
+        .collect()
     }
 }
 
@@ -292,12 +300,7 @@ impl Project {
                     format!("duplicate cluster {:?}", c.name),
                 ));
             }
-            let ways = [
-                c.kubeconfig.is_some(),
-                c.in_cluster,
-                c.kubeconfig_secret.is_some(),
-            ];
-            if ways.iter().filter(|w| **w).count() > 1 {
+            if c.ways().len() > 1 {
                 return Err(err(
                     field,
                     format!(

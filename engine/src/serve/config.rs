@@ -412,12 +412,7 @@ impl ServeConfig {
                     format!("{:?} is empty or listed twice", c.name),
                 ));
             }
-            let ways = [
-                c.kubeconfig.is_some(),
-                c.in_cluster,
-                c.kubeconfig_secret.is_some(),
-            ];
-            if ways.iter().filter(|w| **w).count() > 1 {
+            if c.ways().len() > 1 {
                 return Err((
                     field,
                     "takes at most one of kubeconfig, inCluster, kubeconfigSecret".into(),
