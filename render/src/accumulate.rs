@@ -168,7 +168,11 @@ fn accumulate(
         } else {
             let path = loader.resolve(dir, entry, true)?;
             let mut loaded = match parsed.get_mut(i).and_then(Option::take) {
-                Some(result) => result?,
+                Some(result) => {
+                    let objects = result?;
+                    loader.count_nodes(&path, &objects)?;
+                    objects
+                }
                 None => load_resources(loader, &path)?,
             };
             if let Some(t) = &track {
@@ -448,7 +452,9 @@ fn parse_files_ahead<'a>(
 /// Reads the objects of a resource file (flattening `List`s).
 pub fn load_resources(loader: &Loader<'_>, path: &Path) -> Result<Vec<Resource>, RenderError> {
     let text = loader.read_path(path)?;
-    parse_resources(&text, path)
+    let objects = parse_resources(&text, path)?;
+    loader.count_nodes(path, &objects)?;
+    Ok(objects)
 }
 
 /// The objects of a YAML stream read from `path` (flattening `List`s).

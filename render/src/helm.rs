@@ -197,7 +197,9 @@ pub fn inflate(
         args.push(on_disk(loader, &chart_dir).map_err(&err)?);
         let stdout = run(&helm, &args, &values, &globals.config_home).map_err(&err)?;
         let source = chart_dir.join("templates");
-        out.extend(super::accumulate::parse_resources(&stdout, &source)?);
+        let objects = super::accumulate::parse_resources(&stdout, &source)?;
+        loader.count_nodes(&source, &objects)?;
+        out.extend(objects);
     }
     Ok(out)
 }

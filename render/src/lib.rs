@@ -89,6 +89,9 @@ pub struct Budget {
     pub bytes: u64,
     /// Objects rendered.
     pub objects: usize,
+    /// YAML nodes parsed (every scalar, sequence and mapping), over every file of the
+    /// render: what bounds its memory, which bytes do not (a short line can be a node).
+    pub nodes: usize,
 }
 
 impl Default for Budget {
@@ -96,6 +99,7 @@ impl Default for Budget {
         Budget {
             bytes: u64::MAX,
             objects: usize::MAX,
+            nodes: usize::MAX,
         }
     }
 }
@@ -238,6 +242,7 @@ pub fn build(
         env_lookups: options.env_lookups,
         budget: options.budget,
         bytes_read: Default::default(),
+        nodes_read: Default::default(),
         openapi: std::sync::OnceLock::new(),
     };
     let root = fs.canonicalize(dir).map_err(|e| RenderError::Io {
@@ -405,6 +410,17 @@ mod tests {
         let err = build(&fs, root, with(small)).unwrap_err().to_string();
         assert!(
             err.contains("cms.yaml") && err.contains("budget of 100 bytes read"),
+            "{err}"
+        );
+        // Each ConfigMap is 5 nodes: the object, apiVersion, kind, metadata and its name.
+        let nodes = |n| Budget {
+            nodes: n,
+            ..Budget::default()
+        };
+        assert!(build(&fs, root, with(nodes(50))).is_ok());
+        let err = build(&fs, root, with(nodes(49))).unwrap_err().to_string();
+        assert!(
+            err.contains("cms.yaml") && err.contains("budget of 49 YAML nodes"),
             "{err}"
         );
     }

@@ -18,6 +18,8 @@ pub struct Loader<'a> {
     pub budget: super::Budget,
     /// Bytes read so far by this render, against `budget.bytes`.
     pub bytes_read: std::sync::atomic::AtomicU64,
+    /// YAML nodes parsed so far by this render, against `budget.nodes`.
+    pub nodes_read: std::sync::atomic::AtomicUsize,
     /// The build's strategic-merge schema, once a kustomization chose one (`openapi:`).
     pub openapi: std::sync::OnceLock<super::openapi::Choice>,
 }
@@ -164,6 +166,37 @@ impl Loader<'_> {
             });
         }
         Ok(bytes)
+    }
+
+    /// Counts the nodes of objects parsed from `path` against the render's budget.
+    pub fn count_nodes(
+        &self,
+        path: &Path,
+        objects: &[super::resource::Resource],
+    ) -> Result<(), RenderError> {
+        fn nodes(v: &serde_json::Value) -> usize {
+            1 + match v {
+                serde_json::Value::Array(a) => a.iter().map(nodes).sum(),
+                serde_json::Value::Object(m) => m.values().map(nodes).sum(),
+                _ => 0,
+            }
+        }
+        let n: usize = objects
+            .iter()
+            .map(|r| 1 + r.obj.values().map(nodes).sum::<usize>())
+            .sum();
+        let total = self
+            .nodes_read
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
+            + n;
+        if total > self.budget.nodes {
+            return Err(RenderError::Budget {
+                path: path.to_path_buf(),
+                what: "YAML nodes",
+                limit: self.budget.nodes as u64,
+            });
+        }
+        Ok(())
     }
 
     /// Reads a file as UTF-8 text.

@@ -25,6 +25,7 @@
 //!   shutdownGrace: 25s                 # SIGTERM: how long running syncs may finish
 //!   renderBytes: 268435456             # bytes of files one target's render may read
 //!   renderObjects: 20000               # objects one target's render may produce
+//!   renderNodes: 4000000               # YAML nodes one target's render may parse
 //! clusters:                            # how to reach each cluster: only here
 //! - name: staging
 //!   labels: {env: staging}
@@ -126,6 +127,7 @@ pub struct LimitSettings {
     pub shutdown_grace: Period,
     pub render_bytes: u64,
     pub render_objects: usize,
+    pub render_nodes: usize,
 }
 
 impl Default for LimitSettings {
@@ -143,6 +145,7 @@ impl Default for LimitSettings {
             shutdown_grace: Period::from_secs(25),
             render_bytes: 256 * 1024 * 1024,
             render_objects: 20_000,
+            render_nodes: 4_000_000,
         }
     }
 }
@@ -210,6 +213,7 @@ impl LimitSettings {
         crate::render::Budget {
             bytes: self.render_bytes,
             objects: self.render_objects,
+            nodes: self.render_nodes,
         }
     }
 

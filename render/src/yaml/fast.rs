@@ -80,7 +80,7 @@ enum Next {
 }
 
 const MAX_DEPTH: usize = 128;
-const MAX_NODES: usize = 10_000_000;
+const MAX_NODES: usize = 5_000_000;
 const MAX_KEY: usize = 1000;
 
 struct Reader<'a> {

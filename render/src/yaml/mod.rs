@@ -46,7 +46,7 @@ fn options() -> Options {
     // Large bundles (thousands of CRDs or objects in one file) are normal in GitOps repos.
     let budget = serde_saphyr::budget! {
         max_documents: 100_000,
-        max_nodes: 20_000_000,
+        max_nodes: 5_000_000,
         max_events: 50_000_000,
         max_depth: 256,
     };
