@@ -480,3 +480,53 @@ fn a_target_that_leaves_keelson_yaml_is_pruned_or_orphaned_as_its_policy_says() 
     assert_eq!((cm("guarded"), parent("guarded")), (None, false));
     assert_eq!(repo.keelson("diff", &[]).0, 0, "nothing left to remove");
 }
+
+#[test]
+fn objects_applied_under_the_old_shared_field_manager_move_to_their_targets_own() {
+    let rt = runtime();
+    let repo = Repo::new("manager", "conflicts: fail");
+    repo.overlay(&[config_map("cm", "", "k: '1'")]);
+    assert_eq!(repo.keelson("sync", &[]).0, 0);
+    let api: Api<ConfigMap> = Api::namespaced(client(&rt, "e2e-1"), &repo.id);
+    // As an older keelson left it: applied by the manager every target shared, with a
+    // key this render no longer declares.
+    let target = &repo.id;
+    let part_of = rt
+        .block_on(api.get("cm"))
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap()["applyset.kubernetes.io/part-of"]
+        .clone();
+    rt.block_on(api.delete("cm", &Default::default())).unwrap();
+    let old = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm", "labels": {"applyset.kubernetes.io/part-of": part_of}},
+        "data": {"k": "1", "gone": "x"}});
+    rt.block_on(api.patch("cm", &PatchParams::apply("keelson"), &Patch::Apply(&old)))
+        .unwrap();
+    let managers = |rt: &tokio::runtime::Runtime| -> Vec<String> {
+        rt.block_on(api.get("cm"))
+            .unwrap()
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.manager)
+            .collect()
+    };
+    assert_eq!(managers(&rt), ["keelson"]);
+    // Not a conflict, even with `conflicts: fail`: the old manager was this target.
+    let (code, out, err) = repo.keelson("diff", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains("taken over"), "{out}");
+    let (code, out, err) = repo.keelson("sync", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(managers(&rt), [format!("keelson-{target}")]);
+    let data = rt.block_on(api.get("cm")).unwrap().data.unwrap();
+    assert_eq!(
+        data.get("gone"),
+        None,
+        "what the render no longer declares goes"
+    );
+    assert_eq!(repo.keelson("diff", &[]).0, 0);
+}

@@ -34,9 +34,11 @@ fn repository(work: &Work, id: &str, value: &str) {
     work.write(
         "keelson.yaml",
         &format!(
+            // Named as their contexts, with no connection settings: the CLI reaches each
+            // through the context of its name, `keelson serve` as its ServeConfig says.
             "clusters:\n\
-             - name: one\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-1}}\n\
-             - name: two\n  labels: {{all: \"yes\"}}\n  kubeconfig: {{context: e2e-2}}\n\
+             - name: e2e-1\n  labels: {{all: \"yes\"}}\n\
+             - name: e2e-2\n  labels: {{all: \"yes\"}}\n\
              targets:\n\
              - name: {id}-kz\n  path: kz/overlay\n  renderer: kustomize\n  clusterSelector: {{all: \"yes\"}}\n\
              - name: {id}-helm\n  path: helm\n  clusterSelector: {{all: \"yes\"}}\n"
@@ -205,6 +207,7 @@ fn kustomize_and_helm_targets_deploy_from_git_through_the_cli_and_serve() {
         format!(
             "listen: 127.0.0.1:0\nstateDir: {}\nkubeconfig: {kubeconfig}\n\
              retry: {{base: 300ms, max: 1s}}\n\
+             clusters: [{{name: e2e-1}}, {{name: e2e-2}}]\n\
              repositories:\n- url: {url}\n  ref: main\n  poll: \"* * * * * *\"\n",
             state.path().join("cache").display()
         ),

@@ -377,6 +377,9 @@ pub async fn sync(
     })
 }
 
+/// The field manager of inventory parents.
+const PARENT_MANAGER: &str = "keelson";
+
 /// The field manager of the inventory's own Namespace.
 const INVENTORY_MANAGER: &str = "keelson-inventory";
 
@@ -424,7 +427,7 @@ async fn write_parent(
     match api
         .patch(
             &name,
-            &PatchParams::apply(plan::FIELD_MANAGER).force(),
+            &PatchParams::apply(PARENT_MANAGER).force(),
             &Patch::Apply(&parent),
         )
         .await
@@ -496,7 +499,15 @@ async fn apply_one(
     let api = d
         .api(&cluster.client)
         .ok_or_else(|| fail("kind not served".into()))?;
-    let mut params = PatchParams::apply(plan::FIELD_MANAGER);
+    if let Some(fields) = &d.renamed_fields {
+        // Once per object: the entry of the manager all targets shared becomes this
+        // target's, so this apply owns what that one owned.
+        let patch = serde_json::json!({"metadata": {"managedFields": fields}});
+        api.patch(&d.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| fail(format!("renaming its field manager: {}", api_message(&e))))?;
+    }
+    let mut params = PatchParams::apply(&d.manager);
     // The plan named every field this takes over; `fail` stops at a conflict instead.
     params.force = options.policy.conflicts == Conflicts::TakeOver;
     let result = api

@@ -40,10 +40,10 @@ async fn a_sync_validates_everything_before_its_first_write_then_records_the_inv
             "GET /api/v1",
             "GET /api/v1/namespaces/keelson-system/secrets/keelson-shop",
             "GET /api/v1/namespaces/shop/configmaps",
-            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson-shop",
             "PATCH /api/v1/namespaces/keelson-system?fieldManager=keelson-inventory",
             "PATCH /api/v1/namespaces/keelson-system/secrets/keelson-shop?fieldManager=keelson&force=true",
-            "PATCH /api/v1/namespaces/shop/configmaps/cm?fieldManager=keelson&force=true",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?fieldManager=keelson-shop&force=true",
             "PATCH /api/v1/namespaces/keelson-system/secrets/keelson-shop?fieldManager=keelson&force=true",
         ]
     );

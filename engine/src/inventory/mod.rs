@@ -164,6 +164,12 @@ impl Set {
         format!("applyset-{encoded}-v1")
     }
 
+    /// The field manager the target's objects are applied with: its parent's name, so two
+    /// targets (or two repositories) declaring one field conflict, naming each other.
+    pub fn field_manager(&self) -> String {
+        self.parent_name()
+    }
+
     /// The inventory the same target had before inventories were keyed by repository:
     /// a sync with an origin takes it over once.
     pub fn legacy(&self) -> Option<Set> {

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::FIELD_MANAGER;
+use super::LEGACY_FIELD_MANAGER;
 use crate::config::IgnoreDifference;
 
 /// Applies the rules matching `desired` (given the live object, if any); returns what was
@@ -18,6 +18,7 @@ pub fn apply(
     desired: &mut Value,
     (api_version, kind, namespace, name): (&str, &str, Option<&str>, &str),
     live: Option<&Value>,
+    own: &str,
 ) -> Vec<String> {
     let Some(live) = live else {
         return Vec::new();
@@ -28,7 +29,7 @@ pub fn apply(
         .filter(|r| r.matches(api_version, kind, namespace, name))
     {
         for pointer in &rule.json_pointers {
-            if let Some(what) = give_pointer(desired, live, pointer) {
+            if let Some(what) = give_pointer(desired, live, pointer, own) {
                 given.push(what);
             }
         }
@@ -44,11 +45,13 @@ pub fn apply(
     given
 }
 
-fn give_pointer(desired: &mut Value, live: &Value, pointer: &str) -> Option<String> {
+fn give_pointer(desired: &mut Value, live: &Value, pointer: &str, own: &str) -> Option<String> {
     desired.pointer(pointer)?;
     let segments = segments(pointer);
     let owners: Vec<&str> = managed_fields(live)
-        .filter(|(m, fields)| *m != FIELD_MANAGER && owns(fields, live, &segments))
+        .filter(|(m, fields)| {
+            *m != own && *m != LEGACY_FIELD_MANAGER && owns(fields, live, &segments)
+        })
         .map(|(m, _)| m)
         .collect();
     match live.pointer(pointer) {
@@ -259,6 +262,7 @@ mod tests {
     }
 
     const ID: (&str, &str, Option<&str>, &str) = ("apps/v1", "Deployment", Some("a"), "web");
+    const OWN: &str = "keelson-web";
 
     #[test]
     fn a_field_another_manager_owns_leaves_the_request() {
@@ -266,7 +270,7 @@ mod tests {
             "{group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}",
         )];
         let mut d = desired();
-        let given = apply(&rules, &mut d, ID, Some(&live_scaled_by("hpa")));
+        let given = apply(&rules, &mut d, ID, Some(&live_scaled_by("hpa")), OWN);
         assert_eq!(given, ["/spec/replicas (owned by hpa)"]);
         assert_eq!(d.pointer("/spec/replicas"), None);
         assert_eq!(
@@ -281,7 +285,7 @@ mod tests {
             "{kind: Deployment, jsonPointers: [/spec/template/spec/containers/0/image]}",
         )];
         let mut d = desired();
-        let given = apply(&rules, &mut d, ID, Some(&live_scaled_by("hpa")));
+        let given = apply(&rules, &mut d, ID, Some(&live_scaled_by("hpa")), OWN);
         assert_eq!(
             given,
             ["/spec/template/spec/containers/0/image (live value kept)"]
@@ -299,13 +303,14 @@ mod tests {
             "{kind: Deployment, name: web, jsonPointers: [/spec/replicas]}",
         )];
         let mut d = desired();
-        assert!(apply(&rules, &mut d, ID, None).is_empty());
+        assert!(apply(&rules, &mut d, ID, None, OWN).is_empty());
         assert!(
             apply(
                 &rules,
                 &mut d,
                 ("apps/v1", "Deployment", Some("a"), "api"),
-                Some(&live_scaled_by("x"))
+                Some(&live_scaled_by("x")),
+                OWN
             )
             .is_empty()
         );
@@ -323,7 +328,7 @@ mod tests {
         )];
         let mut d = desired();
         assert_eq!(
-            apply(&rules, &mut d, ID, Some(&live)),
+            apply(&rules, &mut d, ID, Some(&live), OWN),
             ["fields of `injector`"]
         );
         assert_eq!(d.pointer("/spec/replicas"), None);

@@ -26,8 +26,9 @@ pub use takeover::Takeover;
 
 /// Requests in flight at once against one cluster.
 pub const CONCURRENCY: usize = 32;
-/// The field manager keelson applies with.
-pub const FIELD_MANAGER: &str = "keelson";
+/// The field manager every target applied with before each had its own
+/// ([`inventory::Set::field_manager`]); a target's first sync renames its entries.
+pub const LEGACY_FIELD_MANAGER: &str = "keelson";
 
 /// What happens to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -284,6 +285,12 @@ pub struct Desired {
     /// The ApplySet id of the target's inventory from before inventories were keyed by
     /// repository: an object labelled with it is the target's own, relabelled on apply.
     pub adopts: Option<String>,
+    /// The field manager it is applied with.
+    pub manager: String,
+    /// The live object's `managedFields` with [`LEGACY_FIELD_MANAGER`]'s apply entry
+    /// renamed to `manager`: written before the first apply under the new name, so the
+    /// fields keelson owned stay its own (and the ones it no longer declares go).
+    pub renamed_fields: Option<Value>,
 }
 
 impl Desired {
@@ -392,6 +399,8 @@ pub async fn prepare(
             namespace,
             resolved,
             adopts: adopts.clone(),
+            manager: set.field_manager(),
+            renamed_fields: None,
         });
     }
     Ok((out, errors))
@@ -576,7 +585,13 @@ pub async fn plan_object(
     // owns. Then, under `takeOver`, a forced dry-run shows the drift the apply undoes —
     // one request in the usual case, two only for a conflict.
     let attempt = |force: bool| {
-        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        // An object still under the shared manager of old is dry-run as that manager:
+        // what the rename and then the apply will do.
+        let manager = match d.renamed_fields {
+            Some(_) => LEGACY_FIELD_MANAGER,
+            None => d.manager.as_str(),
+        };
+        let mut params = PatchParams::apply(manager).dry_run();
         params.force = force;
         let api = api.clone();
         async move { api.patch(&d.name, &params, &Patch::Apply(&d.obj)).await }
@@ -864,6 +879,32 @@ async fn resolve_group_kind(
     Ok(None)
 }
 
+/// `live`'s managedFields with the shared manager's apply entry renamed to `manager`,
+/// when it has one and none of `manager` yet.
+fn renamed_fields(live: &Value, manager: &str) -> Option<Value> {
+    let entries = live.pointer("/metadata/managedFields")?.as_array()?;
+    let is = |e: &Value, name: &str| e.get("manager").and_then(Value::as_str) == Some(name);
+    let legacy = |e: &Value| {
+        is(e, LEGACY_FIELD_MANAGER)
+            && e.get("operation").and_then(Value::as_str) == Some("Apply")
+            && e.get("subresource").is_none()
+    };
+    if !entries.iter().any(legacy) || entries.iter().any(|e| is(e, manager)) {
+        return None;
+    }
+    let renamed = entries
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if legacy(&e) {
+                e["manager"] = Value::String(manager.to_string());
+            }
+            e
+        })
+        .collect();
+    Some(Value::Array(renamed))
+}
+
 /// The inventory's members the render no longer holds.
 #[derive(Debug, Clone, Default)]
 pub struct Prunes {
@@ -957,6 +998,9 @@ pub async fn plan(
     let parent_version = parent.as_ref().and_then(|p| p.resource_version.clone());
     let live = live_objects(cluster, &desired).await?;
     let live_of = |d: &Desired| live.get(&(d.kind.clone(), d.namespace.clone(), d.name.clone()));
+    for d in &mut desired {
+        d.renamed_fields = live_of(d).and_then(|l| renamed_fields(l, &d.manager));
+    }
     let mut ignored: HashMap<String, Vec<String>> = HashMap::new();
     if !policy.ignore_differences.is_empty() {
         for d in &mut desired {
@@ -967,7 +1011,13 @@ pub async fn plan(
                 d.name.as_str(),
             );
             let mut obj = d.obj.clone();
-            let given = ignore::apply(&policy.ignore_differences, &mut obj, id, live_of(d));
+            let given = ignore::apply(
+                &policy.ignore_differences,
+                &mut obj,
+                id,
+                live_of(d),
+                &d.manager,
+            );
             if !given.is_empty() {
                 ignored.insert(d.id(), given);
                 d.obj = obj;

@@ -60,7 +60,7 @@ async fn a_new_object_is_discovered_listed_and_dry_run_in_that_order() {
             "GET /api/v1",
             "GET /api/v1/namespaces/keelson-system/secrets/keelson-shop",
             "GET /api/v1/namespaces/shop/configmaps",
-            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson-shop",
         ]
     );
     assert_eq!(p.count(Action::Create), 1, "{p:?}");
@@ -136,8 +136,8 @@ async fn a_field_of_another_manager_is_taken_over_and_named() {
     assert_eq!(
         patches,
         [
-            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson",
-            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson&force=true",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson-shop",
+            "PATCH /api/v1/namespaces/shop/configmaps/cm?dryRun=All&fieldManager=keelson-shop&force=true",
         ]
     );
 }
