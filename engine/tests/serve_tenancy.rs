@@ -448,3 +448,117 @@ fn an_inventory_from_before_repository_keys_is_taken_over_by_its_first_keyed_syn
         );
     }
 }
+
+/// One commit per attack on target a, each refused with its reason while what is
+/// deployed stays exactly as it was (listed from the cluster after every one).
+#[test]
+fn hostile_commits_are_refused_and_change_nothing() {
+    let rt = runtime();
+    let one = client(&rt, "e2e-1");
+    let repo = Repo::new("hostile");
+    repo.overlay("a", 0..2, "1");
+    repo.overlay("b", 0..1, "1");
+    repo.push("first");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = EngineOptions::new();
+    options.poll = Some("*/1 * * * * *");
+    options.extra = "limits: {renderNodes: 5000}\n".into();
+    let serve = Serve::start(&repo, state.path(), &options);
+    let (target, ns) = (repo.target("a"), repo.ns("a"));
+    let deployed = || config_maps(&rt, &one, &ns);
+    wait_for("the first commit", Duration::from_secs(60), || {
+        deployed().len() == 2
+    });
+    let before = deployed();
+    let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
+    let kustomization = |extra: &str| format!("resources:\n- objects.yaml\n{extra}");
+    let big_list: String = (0..6000).map(|i| format!("  k{i}: v\n")).collect();
+    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+        (
+            "an env file reading the engine's environment",
+            vec![
+                ("a/env.txt", "HOME\n".to_string()),
+                (
+                    "a/kustomization.yaml",
+                    kustomization(&format!(
+                        "configMapGenerator:\n- name: leak\n  namespace: {ns}\n  envs: [env.txt]\n"
+                    )),
+                ),
+            ],
+            "\"HOME\" has no '=': its value would come from the engine's environment",
+        ),
+        (
+            "a helm release name that is a flag",
+            vec![
+                (
+                    "a/charts/web/Chart.yaml",
+                    "apiVersion: v2\nname: web\nversion: 0.1.0\n".to_string(),
+                ),
+                (
+                    "a/kustomization.yaml",
+                    kustomization(
+                        "helmCharts:\n- name: web\n  releaseName: --post-renderer=/bin/sh\n",
+                    ),
+                ),
+            ],
+            "is not a valid release name",
+        ),
+        (
+            "a render of more YAML nodes than the operator allows",
+            vec![
+                (
+                    "a/big.yaml",
+                    format!(
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: {ns}\ndata:\n{big_list}"
+                    ),
+                ),
+                ("a/kustomization.yaml", kustomization("- big.yaml\n")),
+            ],
+            "budget of 5000 YAML nodes",
+        ),
+        (
+            "a target path out of the repository",
+            vec![(
+                "keelson.yaml",
+                std::fs::read_to_string(repo.work.dir.join("keelson.yaml"))
+                    .unwrap()
+                    .replace("path: a\n", "path: ../../etc\n"),
+            )],
+            "must be a path inside the repository",
+        ),
+    ];
+    let pristine = std::fs::read_to_string(repo.work.dir.join("keelson.yaml")).unwrap();
+    for (attack, files, refusal) in cases {
+        repo.work.write("keelson.yaml", &pristine);
+        repo.work.write("a/objects.yaml", &objects);
+        repo.work.write("a/kustomization.yaml", &kustomization(""));
+        for (path, text) in &files {
+            repo.work.write(path, text);
+        }
+        repo.push(attack);
+        let said = |serve: &Serve| {
+            let row = row(&serve.targets(), &target, "one")
+                .map(|r| r["message"].as_str().unwrap_or_default().to_string())
+                .unwrap_or_default();
+            let (_, repos) = serve.get("/api/v1/repositories");
+            format!("{row}\n{repos}")
+        };
+        let start = std::time::Instant::now();
+        while !said(&serve).contains(refusal) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{attack}: no refusal {refusal:?}; the engine says:\n{}",
+                said(&serve)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(deployed(), before, "{attack}: the cluster changed");
+        for path in files
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| **p != "keelson.yaml")
+        {
+            repo.work.remove(path);
+        }
+    }
+}
