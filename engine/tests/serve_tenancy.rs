@@ -473,7 +473,9 @@ fn hostile_commits_are_refused_and_change_nothing() {
     let objects = std::fs::read_to_string(repo.work.dir.join("a/objects.yaml")).unwrap();
     let kustomization = |extra: &str| format!("resources:\n- objects.yaml\n{extra}");
     let big_list: String = (0..6000).map(|i| format!("  k{i}: v\n")).collect();
-    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    // (the attack, the files its commit writes, what the refusal says)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "an env file reading the engine's environment",
             vec![
