@@ -92,7 +92,18 @@ fn self_heal_takes_a_hand_edit_back_and_leaves_ignored_replicas_to_their_scaler(
     let state = tempfile::tempdir().unwrap();
     let mut options = EngineOptions::new();
     options.self_heal = Some("*/1 * * * * *");
-    let _serve = Serve::start(&repo, state.path(), &options);
+    // GitHub, when the suite has its API description: the status says what the Event says.
+    let github = keelson_e2e::github::FakeGitHub::from_env().map(Result::unwrap);
+    if let Some(fake) = &github {
+        let token = state.path().join("token");
+        std::fs::write(&token, "ghp_drift_test_token\n").unwrap();
+        options.extra = format!(
+            "github: {{tokenFile: {}, apiUrl: \"{}\"}}\n",
+            token.display(),
+            fake.url()
+        );
+    }
+    let _serve = Serve::start(&repo, &state.path().join("engine"), &options);
     let target = repo.target("a");
     wait_for("the first commit", Duration::from_secs(60), || {
         synced_commit(&rt, &one, &target).as_deref() == Some(c1.as_str())
@@ -130,6 +141,24 @@ fn self_heal_takes_a_hand_edit_back_and_leaves_ignored_replicas_to_their_scaler(
     assert_eq!(replicas_and_image(&rt, &api), (5, "web:1".into()));
     let tuned = [("seed".to_string(), "tuned".to_string())];
     assert_eq!(seeded(), tuned, "IfNotPresent: never updated");
+    if let Some(fake) = &github {
+        let context = format!("keelson/{target}/one");
+        let said: Vec<String> = fake
+            .calls()
+            .iter()
+            .filter_map(|c| c.body.clone())
+            .filter(|b| b["context"] == context.as_str())
+            .filter_map(|b| b["description"].as_str().map(str::to_string))
+            .collect();
+        assert!(
+            said.iter().any(
+                |d| d.starts_with(&format!("took over Deployment/{ns}/web: "))
+                    && d.contains("intruder")
+            ),
+            "{said:?}"
+        );
+        assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+    }
     let took = events(&rt, &one, &target, "TookOver");
     assert!(
         took.iter()
