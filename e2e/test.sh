@@ -55,6 +55,10 @@ step "GitHub's OpenAPI description (@octokit/openapi) for the fake GitHub that c
 KEELSON_GITHUB_OPENAPI=$(e2e/tools/octokit-openapi.sh)
 export KEELSON_GITHUB_OPENAPI
 
+step "GitLab, Gitea and Bitbucket webhook payloads (go-playground/webhooks testdata) for the receiver"
+KEELSON_HOST_WEBHOOK_EXAMPLES=$(e2e/tools/host-webhook-examples.sh)
+export KEELSON_HOST_WEBHOOK_EXAMPLES
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 

@@ -5,7 +5,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use keelson_webhooks::payload::{self, ContentType};
-use keelson_webhooks::{DeliveryHeaders, Limits, Secret, event, inspect, signature};
+use keelson_webhooks::{DeliveryHeaders, Host, Limits, Secret, event, inspect, signature};
 use octocrab::models::webhook_events::WebhookEvent;
 use serde_json::{Value, json};
 
@@ -157,6 +157,7 @@ fn bench(c: &mut Criterion) {
         signature: Some(sig.as_bytes()),
         event: Some(b"push"),
         delivery: Some(b"72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        ..DeliveryHeaders::default()
     };
     let mut g = c.benchmark_group("push_8k");
     g.throughput(Throughput::Bytes(body.len() as u64));
@@ -174,7 +175,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| WebhookEvent::try_from_header_and_body("push", &body).unwrap())
     });
     g.bench_function("inspect", |b| {
-        b.iter(|| inspect(&secret, &limits, headers, &body).unwrap())
+        b.iter(|| inspect(Host::GitHub, &secret, &limits, headers, &body).unwrap())
     });
     g.finish();
 }

@@ -124,8 +124,11 @@ impl Default for Limits {
 /// Everything the receiver needs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The secret GitHub signs deliveries with.
+    /// The secret every host signs deliveries with (GitLab: sends as its token), unless
+    /// `host_secrets` has one of its own.
     pub secret: Secret,
+    /// Secrets of single hosts.
+    pub host_secrets: std::collections::HashMap<crate::host::Host, Secret>,
     /// Request limits.
     pub limits: Limits,
     /// Delivery ids remembered for deduplication (oldest forgotten first).
@@ -142,11 +145,19 @@ impl Config {
     pub fn new(secret: Secret) -> Self {
         Self {
             secret,
+            host_secrets: Default::default(),
             limits: Limits::default(),
             dedupe_capacity: 100_000,
             queue_capacity: 10_000,
             coalesce_window: Duration::ZERO,
         }
+    }
+}
+
+impl Config {
+    /// The secret deliveries from `host` are checked with.
+    pub fn secret_for(&self, host: crate::host::Host) -> &Secret {
+        self.host_secrets.get(&host).unwrap_or(&self.secret)
     }
 }
 

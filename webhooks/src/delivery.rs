@@ -8,9 +8,10 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 
 use crate::config::{Limits, Secret};
-use crate::event::{self, Event, EventError};
+use crate::event::{Event, EventError};
+use crate::host::{Host, Proof};
 use crate::payload::{self, PayloadError};
-use crate::signature::{self, SignatureError};
+use crate::signature::{self, SignatureError, StandardWebhook};
 use crate::trigger::Trigger;
 
 /// The headers a delivery is judged by, as raw bytes.
@@ -18,23 +19,38 @@ use crate::trigger::Trigger;
 pub struct DeliveryHeaders<'a> {
     /// `Content-Type`.
     pub content_type: Option<&'a [u8]>,
-    /// `X-Hub-Signature-256`.
+    /// The host's signature header (`X-Hub-Signature-256`, `X-Gitea-Signature`, …).
     pub signature: Option<&'a [u8]>,
-    /// `X-GitHub-Event`.
+    /// GitLab's `X-Gitlab-Token`.
+    pub token: Option<&'a [u8]>,
+    /// GitLab's Standard Webhooks signature, when it signs.
+    pub standard: StandardWebhook<'a>,
+    /// The event (`X-GitHub-Event`, `X-Gitlab-Event`, `X-Event-Key`, …).
     pub event: Option<&'a [u8]>,
-    /// `X-GitHub-Delivery`.
+    /// The delivery id (`X-GitHub-Delivery`, `Idempotency-Key`, `X-Request-UUID`, …).
     pub delivery: Option<&'a [u8]>,
 }
 
 impl<'a> DeliveryHeaders<'a> {
-    /// Picks the delivery headers out of a request's headers.
-    pub fn from_map(headers: &'a HeaderMap) -> Self {
+    /// Picks `host`'s delivery headers out of a request's headers.
+    pub fn from_map(host: Host, headers: &'a HeaderMap) -> Self {
         let get = |name: &str| headers.get(name).map(|v| v.as_bytes());
+        let first = |names: &[&str]| names.iter().find_map(|n| get(n));
         Self {
             content_type: get("content-type"),
-            signature: get(signature::SIGNATURE_HEADER),
-            event: get("x-github-event"),
-            delivery: get("x-github-delivery"),
+            signature: match host.proof() {
+                Proof::PrefixedHmac(header) => get(header),
+                Proof::HexHmac(headers) => first(headers),
+                Proof::GitLab => None,
+            },
+            token: get("x-gitlab-token"),
+            standard: StandardWebhook {
+                id: get("webhook-id"),
+                timestamp: get("webhook-timestamp"),
+                signature: get("webhook-signature"),
+            },
+            event: get(host.event_header()),
+            delivery: first(host.delivery_headers()),
         }
     }
 }
@@ -42,21 +58,19 @@ impl<'a> DeliveryHeaders<'a> {
 /// A verified, parsed delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// The `X-GitHub-Delivery` id.
+    /// The host's delivery id.
     pub id: String,
-    /// The `X-GitHub-Event` name.
+    /// The host's event name.
     pub event: String,
     /// What it asks for.
     pub action: Action,
 }
 
 /// What a delivery asks of Keelson.
-// Made once per delivery and moved straight into the queue: boxing would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Queue this trigger.
-    Trigger(Trigger),
+    /// Queue these triggers (one per ref: a Bitbucket push may hold several).
+    Triggers(Vec<Trigger>),
     /// Answer a ping.
     Ping,
     /// Acknowledge, do nothing.
@@ -138,9 +152,10 @@ impl Rejection {
     }
 }
 
-/// Verifies and parses one delivery. The signature is checked over the raw body before any
-/// of it is decoded or parsed; the GitHub headers are read only once it holds.
+/// Verifies and parses one delivery from `host`. The proof is checked over the raw body
+/// before any of it is decoded or parsed; the other headers are read only once it holds.
 pub fn inspect(
+    host: Host,
     secret: &Secret,
     limits: &Limits,
     headers: DeliveryHeaders<'_>,
@@ -153,16 +168,30 @@ pub fn inspect(
             limit: limits.max_body_bytes,
         });
     }
-    signature::verify(secret, headers.signature, body).map_err(Rejection::Signature)?;
-    let event = token(headers.event, 64).ok_or(Rejection::Header("X-GitHub-Event"))?;
-    let id = token(headers.delivery, 128).ok_or(Rejection::Header("X-GitHub-Delivery"))?;
-    let json = payload::json_text(content_type, body, limits.max_json_depth)
-        .map_err(Rejection::Payload)?;
-    let action = match event::parse(event, &json).map_err(Rejection::Event)? {
-        Event::Push(push) => Action::Trigger(Trigger::from_push(id, push)),
-        Event::PullRequest(pr) => Action::Trigger(Trigger::from_pull_request(id, pr)),
-        Event::Ping => Action::Ping,
-        Event::Ignored => Action::Ignored,
+    verify(host, secret, headers, body).map_err(Rejection::Signature)?;
+    let event = token(headers.event, 64).ok_or(Rejection::Header(host.event_header()))?;
+    let id = token(headers.delivery, 128).ok_or(Rejection::Header(host.delivery_headers()[0]))?;
+    // Bitbucket Server's "Test connection" may come with no body at all.
+    let json = if body.is_empty() && event == "diagnostics:ping" {
+        std::borrow::Cow::Borrowed("{}")
+    } else {
+        payload::json_text(content_type, body, limits.max_json_depth).map_err(Rejection::Payload)?
+    };
+    let events = crate::hosts::parse(host, event, &json).map_err(Rejection::Event)?;
+    let mut triggers = Vec::new();
+    let mut ping = false;
+    for e in events {
+        match e {
+            Event::Push(push) => triggers.push(Trigger::from_push(host, id, push)),
+            Event::PullRequest(pr) => triggers.push(Trigger::from_pull_request(host, id, pr)),
+            Event::Ping => ping = true,
+            Event::Ignored => {}
+        }
+    }
+    let action = match (triggers.is_empty(), ping) {
+        (false, _) => Action::Triggers(triggers),
+        (true, true) => Action::Ping,
+        (true, false) => Action::Ignored,
     };
     Ok(Delivery {
         id: id.to_owned(),
@@ -171,13 +200,36 @@ pub fn inspect(
     })
 }
 
-/// A header value that is a plain token (letters, digits, `-`, `_`, `.`) of at most `max` bytes.
+/// The host's proof of the delivery.
+fn verify(
+    host: Host,
+    secret: &Secret,
+    headers: DeliveryHeaders<'_>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
+    match host.proof() {
+        Proof::PrefixedHmac(_) => signature::verify(secret, headers.signature, body),
+        Proof::HexHmac(_) => signature::verify_hex(secret, headers.signature, body),
+        // A signing token (`whsec_…`) signs; a secret token is sent as it is.
+        Proof::GitLab if secret.expose().starts_with(b"whsec_") => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            signature::verify_standard(secret, headers.standard, body, now)
+        }
+        Proof::GitLab => signature::verify_token(secret, headers.token),
+    }
+}
+
+/// A header value that is a plain token (letters, digits, `-`, `_`, `.`, `:` and inner
+/// spaces: GitLab's `Push Hook`, Bitbucket's `repo:push`) of at most `max` bytes.
 fn token(value: Option<&[u8]>, max: usize) -> Option<&str> {
     let value = value?;
     let plain = value
         .iter()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if plain && !value.is_empty() && value.len() <= max {
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b' '));
+    let trimmed = value.first() != Some(&b' ') && value.last() != Some(&b' ');
+    if plain && trimmed && !value.is_empty() && value.len() <= max {
         std::str::from_utf8(value).ok()
     } else {
         None
@@ -198,7 +250,17 @@ mod tests {
             signature: Some(sig.as_bytes()),
             event: Some(event.as_bytes()),
             delivery: Some(b"72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ..DeliveryHeaders::default()
         }
+    }
+
+    fn inspect(
+        secret: &Secret,
+        limits: &Limits,
+        headers: DeliveryHeaders<'_>,
+        body: &[u8],
+    ) -> Result<Delivery, Rejection> {
+        super::inspect(Host::GitHub, secret, limits, headers, body)
     }
 
     #[test]
@@ -217,10 +279,10 @@ mod tests {
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let d = inspect(&secret(), &limits, headers("fork", &sig), ok).unwrap();
         assert_eq!((d.event.as_str(), d.action), ("fork", Action::Ignored));
-        for bad_event in ["", "push\n", "a b", &"x".repeat(65)] {
+        for bad_event in ["", "push\n", " a", "a\tb", &"x".repeat(65)] {
             let err = inspect(&secret(), &limits, headers(bad_event, &sig), ok).unwrap_err();
             assert!(
-                matches!(err, Rejection::Header("X-GitHub-Event")),
+                matches!(err, Rejection::Header("x-github-event")),
                 "{bad_event:?}"
             );
         }
@@ -228,7 +290,7 @@ mod tests {
         h.delivery = None;
         assert!(matches!(
             inspect(&secret(), &limits, h, ok),
-            Err(Rejection::Header("X-GitHub-Delivery"))
+            Err(Rejection::Header("x-github-delivery"))
         ));
         h.content_type = Some(b"text/plain");
         let err = inspect(&secret(), &limits, h, ok).unwrap_err();

@@ -52,7 +52,7 @@ impl EventError {
         matches!(self, Self::Syntax(_))
     }
 
-    fn from_serde(event: &'static str, source: serde_json::Error) -> Self {
+    pub(crate) fn from_serde(event: &'static str, source: serde_json::Error) -> Self {
         match source.classify() {
             serde_json::error::Category::Data => Self::Invalid { event, source },
             _ => Self::Syntax(source),
@@ -63,10 +63,14 @@ impl EventError {
 /// The repository a delivery is about.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Repository {
-    /// `owner/name`.
+    /// `owner/name` (GitLab: the path with its namespace; Bitbucket Server:
+    /// `PROJECT/slug`).
     pub full_name: String,
-    /// The HTTPS clone URL.
+    /// The HTTPS clone URL (empty when the payload has none).
     pub clone_url: String,
+    /// The SSH clone URL, when the payload has one.
+    #[serde(default)]
+    pub ssh_url: Option<String>,
 }
 
 /// The fields of a `push` payload a trigger needs.
@@ -118,6 +122,9 @@ pub struct PullRequest {
     pub action: PullRequestAction,
     /// The pull request number.
     pub number: u64,
+    /// The ref its head is fetched from (GitHub and Gitea: `refs/pull/N/head`, GitLab:
+    /// `refs/merge-requests/N/head`, Bitbucket: the source branch).
+    pub git_ref: String,
     /// The head branch and commit.
     pub head: PullRequestRef,
     /// The base branch and commit.
@@ -207,6 +214,7 @@ pub fn parse(event: &str, json: &str) -> Result<Event, EventError> {
             Ok(Event::PullRequest(PullRequest {
                 action,
                 number: p.number,
+                git_ref: format!("refs/pull/{}/head", p.number),
                 head: p.pull_request.head,
                 base: p.pull_request.base,
                 repository: p.repository,
@@ -224,8 +232,11 @@ pub fn parse(event: &str, json: &str) -> Result<Event, EventError> {
     }
 }
 
+/// The commit id that stands for "none" (a ref created or deleted).
+pub const NO_COMMIT: &str = "0000000000000000000000000000000000000000";
+
 /// A commit id: 40 (SHA-1) or 64 (SHA-256 repositories) lowercase hex digits.
-fn check_sha(event: &'static str, field: &str, sha: &str) -> Result<(), EventError> {
+pub(crate) fn check_sha(event: &'static str, field: &str, sha: &str) -> Result<(), EventError> {
     let hex = sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if hex && (sha.len() == 40 || sha.len() == 64) {
         Ok(())
@@ -238,7 +249,7 @@ fn check_sha(event: &'static str, field: &str, sha: &str) -> Result<(), EventErr
 }
 
 /// A full ref under `refs/` with no spaces or control characters (git forbids them).
-fn check_ref(event: &'static str, field: &str, git_ref: &str) -> Result<(), EventError> {
+pub(crate) fn check_ref(event: &'static str, field: &str, git_ref: &str) -> Result<(), EventError> {
     let clean = !git_ref.bytes().any(|b| b.is_ascii_control() || b == b' ');
     if git_ref.starts_with("refs/") && git_ref.len() > 5 && git_ref.len() <= 1024 && clean {
         Ok(())

@@ -24,6 +24,8 @@ pub mod config;
 pub mod dedupe;
 pub mod delivery;
 pub mod event;
+pub mod host;
+mod hosts;
 pub mod listener;
 pub mod metrics;
 pub mod payload;
@@ -36,6 +38,7 @@ pub use config::{
     Config, ConfigError, DEFAULT_MAX_BODY_BYTES, GITHUB_MAX_BODY_BYTES, Limits, Secret,
 };
 pub use delivery::{Action, Delivery, DeliveryHeaders, Rejection, inspect};
+pub use host::Host;
 pub use listener::ConnectionLimits;
 pub use queue::Triggers;
 pub use server::{HOOK_PATH, Receiver};

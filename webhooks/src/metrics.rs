@@ -14,11 +14,14 @@ const BUCKETS: [f64; 14] = [
 /// Distinct event label values kept before the rest are counted as `other`.
 const MAX_EVENT_LABELS: usize = 128;
 
+/// Deliveries per event name.
+type EventCounts = BTreeMap<String, u64>;
+
 /// Counters and the latency histogram.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// outcome → event → count; looked up without allocating.
-    deliveries: Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>>,
+    /// (host, outcome) → event → count; looked up without allocating.
+    deliveries: Mutex<BTreeMap<(&'static str, &'static str), EventCounts>>,
     signature_failures: AtomicU64,
     duplicates: AtomicU64,
     coalesced: AtomicU64,
@@ -31,13 +34,19 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts one delivery by event name (`unknown` if not trusted) and outcome.
-    pub fn delivery(&self, event: &str, outcome: &'static str, elapsed: Duration) {
+    pub fn delivery(
+        &self,
+        host: crate::host::Host,
+        event: &str,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
         {
             let mut map = self
                 .deliveries
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let events = map.entry(outcome).or_default();
+            let events = map.entry((host.label(), outcome)).or_default();
             if let Some(n) = events.get_mut(event) {
                 *n += 1;
             } else {
@@ -85,7 +94,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         out.push_str(
-            "# HELP keelson_webhook_deliveries_total Webhook deliveries received, by event and outcome.\n\
+            "# HELP keelson_webhook_deliveries_total Webhook deliveries received, by host, event and outcome.\n\
              # TYPE keelson_webhook_deliveries_total counter\n",
         );
         {
@@ -95,15 +104,17 @@ impl Metrics {
                 .unwrap_or_else(PoisonError::into_inner);
             let mut series: Vec<_> = map
                 .iter()
-                .flat_map(|(outcome, events)| {
-                    events.iter().map(move |(event, n)| (event, *outcome, n))
+                .flat_map(|((host, outcome), events)| {
+                    events
+                        .iter()
+                        .map(move |(event, n)| (*host, event, *outcome, n))
                 })
                 .collect();
             series.sort();
-            for (event, outcome, n) in series {
+            for (host, event, outcome, n) in series {
                 let _ = writeln!(
                     out,
-                    "keelson_webhook_deliveries_total{{event=\"{event}\",outcome=\"{outcome}\"}} {n}"
+                    "keelson_webhook_deliveries_total{{host=\"{host}\",event=\"{event}\",outcome=\"{outcome}\"}} {n}"
                 );
             }
         }
@@ -168,23 +179,31 @@ mod tests {
     #[test]
     fn renders_counters_and_histogram() {
         let m = Metrics::default();
-        m.delivery("push", "queued", Duration::from_micros(300));
-        m.delivery("push", "queued", Duration::from_millis(20));
-        m.delivery("unknown", "unauthorized", Duration::from_micros(50));
+        let gh = crate::host::Host::GitHub;
+        m.delivery(gh, "push", "queued", Duration::from_micros(300));
+        m.delivery(gh, "push", "queued", Duration::from_millis(20));
+        m.delivery(gh, "unknown", "unauthorized", Duration::from_micros(50));
+        m.delivery(
+            crate::host::Host::GitLab,
+            "push_hook",
+            "queued",
+            Duration::ZERO,
+        );
         m.signature_failure();
         m.coalesced();
         let text = m.render();
         for line in [
-            "keelson_webhook_deliveries_total{event=\"push\",outcome=\"queued\"} 2",
-            "keelson_webhook_deliveries_total{event=\"unknown\",outcome=\"unauthorized\"} 1",
+            "keelson_webhook_deliveries_total{host=\"github\",event=\"push\",outcome=\"queued\"} 2",
+            "keelson_webhook_deliveries_total{host=\"github\",event=\"unknown\",outcome=\"unauthorized\"} 1",
+            "keelson_webhook_deliveries_total{host=\"gitlab\",event=\"push_hook\",outcome=\"queued\"} 1",
             "keelson_webhook_signature_failures_total 1",
             "keelson_webhook_duplicates_total 0",
             "keelson_webhook_coalesced_total 1",
-            "keelson_webhook_request_duration_seconds_bucket{le=\"0.0001\"} 1",
-            "keelson_webhook_request_duration_seconds_bucket{le=\"0.0005\"} 2",
-            "keelson_webhook_request_duration_seconds_bucket{le=\"0.025\"} 3",
-            "keelson_webhook_request_duration_seconds_bucket{le=\"+Inf\"} 3",
-            "keelson_webhook_request_duration_seconds_count 3",
+            "keelson_webhook_request_duration_seconds_bucket{le=\"0.0001\"} 2",
+            "keelson_webhook_request_duration_seconds_bucket{le=\"0.0005\"} 3",
+            "keelson_webhook_request_duration_seconds_bucket{le=\"0.025\"} 4",
+            "keelson_webhook_request_duration_seconds_bucket{le=\"+Inf\"} 4",
+            "keelson_webhook_request_duration_seconds_count 4",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }
@@ -194,7 +213,12 @@ mod tests {
     fn event_labels_are_bounded() {
         let m = Metrics::default();
         for i in 0..(MAX_EVENT_LABELS + 10) {
-            m.delivery(&format!("e{i}"), "ignored", Duration::ZERO);
+            m.delivery(
+                crate::host::Host::GitHub,
+                &format!("e{i}"),
+                "ignored",
+                Duration::ZERO,
+            );
         }
         let text = m.render();
         assert!(

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 use crate::metrics::Metrics;
 use crate::trigger::Trigger;
 
-type Key = (String, String);
+/// (host, repository, ref): the same `owner/name` on two hosts is two repositories.
+type Key = (crate::host::Host, String, String);
 
 /// What became of a trigger handed to the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,11 @@ impl TriggerQueue {
 
     /// Queues `trigger`, or folds it into the queued trigger for the same repository and ref.
     pub(crate) fn push(&self, trigger: Trigger) -> Result<Enqueued, QueueFull> {
-        let key = (trigger.repository.clone(), trigger.git_ref.clone());
+        let key = (
+            trigger.host,
+            trigger.repository.clone(),
+            trigger.git_ref.clone(),
+        );
         let mut state = self.lock();
         let outcome = if let Some(entry) = state.entries.get_mut(&key) {
             entry.trigger.absorb(trigger);
@@ -167,8 +172,10 @@ mod tests {
     fn trigger(repo: &str, git_ref: &str, after: &str) -> Trigger {
         Trigger {
             delivery: format!("d-{after}"),
+            host: crate::host::Host::GitHub,
             repository: repo.into(),
             clone_url: String::new(),
+            ssh_url: None,
             git_ref: git_ref.into(),
             before: format!("b-{after}"),
             after: after.into(),

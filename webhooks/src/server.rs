@@ -22,11 +22,12 @@ use crate::budget::{BodyBudget, Held};
 use crate::config::{Config, Limits};
 use crate::dedupe::Dedupe;
 use crate::delivery::{self, Action, DeliveryHeaders, Rejection};
+use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::payload;
 use crate::queue::{Enqueued, TriggerQueue, Triggers};
 
-/// Where GitHub posts deliveries.
+/// Where GitHub posts deliveries (each host has its route: [`Host::path`]).
 pub const HOOK_PATH: &str = "/hooks/github";
 
 #[derive(Debug)]
@@ -74,12 +75,19 @@ impl Receiver {
         (Self { shared }, Triggers::new(queue))
     }
 
-    /// The routes: `POST /hooks/github`, `GET /healthz`, `/readyz`, `/metrics`. Serve it with
-    /// [`Receiver::serve`], or mount it in a larger router: then the body limit and read
-    /// timeout still hold, the head timeout and connection limit are the server's to set.
+    /// The routes: `POST /hooks/<host>` for every [`Host`], `GET /healthz`, `/readyz`,
+    /// `/metrics`. Serve it with [`Receiver::serve`], or mount it in a larger router: then
+    /// the body limit and read timeout still hold, the head timeout and connection limit
+    /// are the server's to set.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route(HOOK_PATH, post(hook))
+        let mut router = Router::new();
+        for host in Host::ALL {
+            router = router.route(
+                host.path(),
+                post(move |state, request| hook(host, state, request)),
+            );
+        }
+        router
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(ready))
             .route("/metrics", get(metrics))
@@ -170,15 +178,18 @@ impl Accepted {
     }
 }
 
-async fn hook(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+async fn hook(host: Host, State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let start = Instant::now();
     let (parts, body) = request.into_parts();
-    let result = receive(&shared, &parts.headers, body).await;
+    let result = receive(host, &shared, &parts.headers, body).await;
     let elapsed = start.elapsed();
     match result {
         Ok((event, id, accepted)) => {
-            shared.metrics.delivery(&event, accepted.outcome(), elapsed);
-            tracing::debug!(delivery = %id, %event, outcome = accepted.outcome(), "delivery accepted");
+            let event = label(&event);
+            shared
+                .metrics
+                .delivery(host, &event, accepted.outcome(), elapsed);
+            tracing::debug!(%host, delivery = %id, %event, outcome = accepted.outcome(), "delivery accepted");
             accepted.response()
         }
         Err(rejection) => {
@@ -192,23 +203,39 @@ async fn hook(State(shared): State<Arc<Shared>>, request: Request) -> Response {
             );
             let event = parts
                 .headers
-                .get("x-github-event")
-                .and_then(|v| v.to_str().ok());
-            let event = event
-                .filter(|e| verified && is_label(e))
-                .unwrap_or("unknown");
-            shared.metrics.delivery(event, rejection.outcome(), elapsed);
+                .get(host.event_header())
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| verified)
+                .map(label)
+                .filter(|e| is_label(e))
+                .unwrap_or_else(|| "unknown".into());
+            shared
+                .metrics
+                .delivery(host, &event, rejection.outcome(), elapsed);
             let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
             let peer = peer.map(|ConnectInfo(p)| p.to_string()).unwrap_or_default();
             if let Rejection::Signature(_) = rejection {
                 shared.metrics.signature_failure();
-                tracing::warn!(%peer, error = %rejection, "delivery refused");
+                tracing::warn!(%host, %peer, error = %rejection, "delivery refused");
             } else {
-                tracing::info!(%peer, %event, error = %rejection, "delivery refused");
+                tracing::info!(%host, %peer, %event, error = %rejection, "delivery refused");
             }
             reject(&rejection)
         }
     }
+}
+
+/// An event name as a metric label: lowercase, `_` for anything but letters and digits
+/// (`Push Hook` → `push_hook`, `repo:push` → `repo_push`).
+fn label(event: &str) -> String {
+    event
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .collect()
 }
 
 fn is_label(s: &str) -> bool {
@@ -236,6 +263,7 @@ fn reject(rejection: &Rejection) -> Response {
 /// Size and type from the head, then the body within the limits, then verify + parse,
 /// then deduplicate and queue.
 async fn receive(
+    host: Host,
     shared: &Shared,
     headers: &HeaderMap,
     body: Body,
@@ -259,25 +287,35 @@ async fn receive(
     // The bytes held stay reserved until this delivery is handled.
     let (body, _held) = read_body(body, limits, &shared.budget, announced).await?;
     let delivery = delivery::inspect(
-        &shared.config.secret,
+        host,
+        shared.config.secret_for(host),
         limits,
-        DeliveryHeaders::from_map(headers),
+        DeliveryHeaders::from_map(host, headers),
         &body,
     )?;
-    if !shared.dedupe.first_time(&delivery.id) {
+    // Ids are the host's: two hosts may well use the same one.
+    let key = format!("{host}/{}", delivery.id);
+    if !shared.dedupe.first_time(&key) {
         shared.metrics.duplicate();
         return Ok((delivery.event, delivery.id, Accepted::Duplicate));
     }
     let accepted = match delivery.action {
-        Action::Trigger(trigger) => match shared.queue.push(trigger) {
-            Ok(Enqueued::Queued) => Accepted::Queued,
-            Ok(Enqueued::Coalesced) => Accepted::Coalesced,
-            Err(_) => {
-                // Not taken: GitHub's redelivery (same id) must not count as a duplicate.
-                shared.dedupe.forget(&delivery.id);
-                return Err(Rejection::QueueFull);
+        Action::Triggers(triggers) => {
+            let mut accepted = Accepted::Coalesced;
+            for trigger in triggers {
+                match shared.queue.push(trigger) {
+                    Ok(Enqueued::Queued) => accepted = Accepted::Queued,
+                    Ok(Enqueued::Coalesced) => {}
+                    Err(_) => {
+                        // Not taken: the host's redelivery (same id) must not count as a
+                        // duplicate (what was queued of it coalesces with it).
+                        shared.dedupe.forget(&key);
+                        return Err(Rejection::QueueFull);
+                    }
+                }
             }
-        },
+            accepted
+        }
         Action::Ping => Accepted::Ping,
         Action::Ignored => Accepted::Ignored,
     };

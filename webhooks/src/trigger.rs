@@ -9,10 +9,15 @@ use crate::event::{PullRequest, PullRequestAction, Push};
 pub struct Trigger {
     /// The `X-GitHub-Delivery` id of the newest delivery folded into this trigger.
     pub delivery: String,
+    /// The host that sent it.
+    pub host: crate::host::Host,
     /// The repository, `owner/name`.
     pub repository: String,
     /// Where to fetch it from.
     pub clone_url: String,
+    /// The same repository over SSH, when the payload says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_url: Option<String>,
     /// The full ref: `refs/heads/…`, `refs/tags/…`, or `refs/pull/N/head`.
     #[serde(rename = "ref")]
     pub git_ref: String,
@@ -56,11 +61,13 @@ pub enum TriggerKind {
 
 impl Trigger {
     /// The trigger for a push.
-    pub fn from_push(delivery: &str, push: Push) -> Self {
+    pub fn from_push(host: crate::host::Host, delivery: &str, push: Push) -> Self {
         Self {
             delivery: delivery.to_owned(),
+            host,
             repository: push.repository.full_name,
             clone_url: push.repository.clone_url,
+            ssh_url: push.repository.ssh_url,
             kind: TriggerKind::Push {
                 tag: push.git_ref.starts_with("refs/tags/"),
                 created: push.created,
@@ -74,13 +81,15 @@ impl Trigger {
         }
     }
 
-    /// The dry-run trigger for a pull request; its ref is GitHub's `refs/pull/N/head`.
-    pub fn from_pull_request(delivery: &str, pr: PullRequest) -> Self {
+    /// The dry-run trigger for a pull request, at the ref its head is fetched from.
+    pub fn from_pull_request(host: crate::host::Host, delivery: &str, pr: PullRequest) -> Self {
         Self {
             delivery: delivery.to_owned(),
+            host,
             repository: pr.repository.full_name,
             clone_url: pr.repository.clone_url,
-            git_ref: format!("refs/pull/{}/head", pr.number),
+            ssh_url: pr.repository.ssh_url,
+            git_ref: pr.git_ref,
             before: pr.base.sha,
             after: pr.head.sha,
             kind: TriggerKind::PullRequest {
@@ -125,6 +134,7 @@ mod tests {
 
     fn push(after: &str, forced: bool) -> Trigger {
         Trigger::from_push(
+            crate::host::Host::GitHub,
             &format!("d-{after}"),
             Push {
                 git_ref: "refs/heads/main".into(),
@@ -136,6 +146,7 @@ mod tests {
                 repository: Repository {
                     full_name: "o/r".into(),
                     clone_url: "u".into(),
+                    ssh_url: None,
                 },
             },
         )

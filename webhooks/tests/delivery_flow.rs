@@ -34,7 +34,7 @@ async fn unknown_and_future_events_are_acknowledged_and_ignored() {
     assert_eq!(status, 200);
     server.no_trigger().await;
     let ignored = server
-        .metric(r#"keelson_webhook_deliveries_total{event="star",outcome="ignored"}"#)
+        .metric(r#"keelson_webhook_deliveries_total{host="github",event="star",outcome="ignored"}"#)
         .await;
     assert_eq!(ignored, 1);
 }
@@ -166,10 +166,10 @@ async fn health_readiness_and_metrics() {
     let (status, text) = server.get("/metrics").await;
     assert_eq!(status, 200);
     for line in [
-        r#"keelson_webhook_deliveries_total{event="ping",outcome="ping"} 1"#,
-        r#"keelson_webhook_deliveries_total{event="push",outcome="duplicate"} 1"#,
-        r#"keelson_webhook_deliveries_total{event="push",outcome="queued"} 1"#,
-        r#"keelson_webhook_deliveries_total{event="unknown",outcome="unauthorized"} 1"#,
+        r#"keelson_webhook_deliveries_total{host="github",event="ping",outcome="ping"} 1"#,
+        r#"keelson_webhook_deliveries_total{host="github",event="push",outcome="duplicate"} 1"#,
+        r#"keelson_webhook_deliveries_total{host="github",event="push",outcome="queued"} 1"#,
+        r#"keelson_webhook_deliveries_total{host="github",event="unknown",outcome="unauthorized"} 1"#,
         "keelson_webhook_signature_failures_total 1",
         "keelson_webhook_duplicates_total 1",
         "keelson_webhook_queue_depth 1",

@@ -179,7 +179,7 @@ async fn every_github_example_is_accepted_and_understood() {
     );
     assert!(events.len() >= 58, "{events:?}");
     let queued = server
-        .metric(r#"keelson_webhook_deliveries_total{event="push",outcome="queued"}"#)
+        .metric(r#"keelson_webhook_deliveries_total{host="github",event="push",outcome="queued"}"#)
         .await;
     assert_eq!(queued, pushes);
     assert_eq!(

@@ -258,7 +258,8 @@ async fn wrong_methods_and_paths() {
         let (status, _) = response(&raw(server.addr, req.as_bytes()).await);
         assert_eq!(status, 405, "{method}");
     }
-    assert_eq!(server.get("/hooks/gitlab").await.0, 404);
+    assert_eq!(server.get("/hooks/gitlab").await.0, 405);
+    assert_eq!(server.get("/hooks/gogs").await.0, 404);
     let (status, _) = response(
         &raw(
             server.addr,

@@ -10,16 +10,20 @@ use keelson_webhooks::{Config, HOOK_PATH, Receiver, Secret};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Receive GitHub deliveries and print each trigger as one JSON line on stdout.
+    /// Receive deliveries from GitHub, GitLab, Gitea/Forgejo/Gogs and Bitbucket (Cloud,
+    /// Server) and print each trigger as one JSON line on stdout.
     ///
-    /// Verifies X-Hub-Signature-256, drops repeated X-GitHub-Delivery ids and folds pushes to
-    /// the same ref that arrive while one waits into one trigger for the newest commit.
+    /// Each host has its route (/hooks/github, /hooks/gitlab, /hooks/gitea,
+    /// /hooks/bitbucket, /hooks/bitbucket-server) and its proof: an HMAC signature of the
+    /// body, or GitLab's token. Repeated delivery ids are dropped and pushes to the same
+    /// ref that arrive while one waits fold into one trigger for the newest commit.
     /// Nothing is synced: the output is what `keelson serve` would act on. Logs go to
     /// stderr (RUST_LOG=debug for every delivery).
     #[command(after_help = "Example:\n  \
         keelson webhooks serve --listen 0.0.0.0:8080 --secret-file ./webhook-secret\n  \
         # GitHub hook: Payload URL http://HOST:8080/hooks/github, the same secret,\n  \
-        # content type application/json or application/x-www-form-urlencoded")]
+        # content type application/json or application/x-www-form-urlencoded\n  \
+        keelson webhooks serve --secret-file ./secret --host-secret-file gitlab=./gitlab-token")]
     Serve(ServeArgs),
 }
 
@@ -32,6 +36,10 @@ pub struct ServeArgs {
     /// itself is read from KEELSON_WEBHOOK_SECRET.
     #[arg(long, value_name = "FILE", env = "KEELSON_WEBHOOK_SECRET_FILE")]
     secret_file: Option<PathBuf>,
+    /// A secret of one host's own, as HOST=FILE (HOST: github, gitlab, gitea, bitbucket,
+    /// bitbucket-server); other hosts use --secret-file's. Repeatable.
+    #[arg(long, value_name = "HOST=FILE", value_parser = host_secret)]
+    host_secret_file: Vec<(keelson_webhooks::Host, PathBuf)>,
     /// How long a trigger waits for newer pushes to its ref before it is printed
     /// (e.g. 0, 250ms, 2s).
     #[arg(long, default_value = "1s", value_parser = keelson::time::parse_duration)]
@@ -53,6 +61,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Without --secret-file, KEELSON_WEBHOOK_SECRET holds the secret itself.
     let secret = Secret::load(args.secret_file.as_deref())?;
     let mut config = Config::new(secret);
+    for (host, file) in &args.host_secret_file {
+        config.host_secrets.insert(*host, Secret::from_file(file)?);
+    }
     config.coalesce_window = args.coalesce_window;
     config.limits.max_body_bytes = args.max_body_bytes as usize;
     super::runtime()?.block_on(async {
@@ -70,6 +81,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("keelson webhooks: stopped");
         anyhow::Ok(())
     })
+}
+
+/// `HOST=FILE` of `--host-secret-file`.
+fn host_secret(text: &str) -> Result<(keelson_webhooks::Host, PathBuf), String> {
+    let (host, file) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not HOST=FILE"))?;
+    let names: Vec<&str> = keelson_webhooks::Host::ALL
+        .iter()
+        .map(|h| h.label())
+        .collect();
+    let host = keelson_webhooks::Host::ALL
+        .into_iter()
+        .find(|h| h.label() == host)
+        .ok_or_else(|| format!("{host:?} is not a host ({})", names.join(", ")))?;
+    Ok((host, PathBuf::from(file)))
 }
 
 /// Ctrl-C or SIGTERM.

@@ -264,13 +264,24 @@ impl Engine {
         }
     }
 
-    /// A webhook push for `repository` (`owner/name`) or `clone_url`: poll it now.
-    /// Returns whether a watched repository matched.
-    pub fn wake(&self, repository: &str, clone_url: &str) -> bool {
+    /// A webhook push: poll the repositories it names now, matched by their clone URLs
+    /// (HTTPS or SSH, in any spelling of the same repository) or, from GitHub, by
+    /// `owner/name`. Returns whether a watched repository matched.
+    pub fn wake(&self, t: &keelson_webhooks::Trigger) -> bool {
+        let identity = |url: &str| {
+            crate::source::RepoUrl::parse(url)
+                .ok()
+                .map(|u| u.identity())
+        };
+        let sent: Vec<String> = std::iter::once(t.clone_url.as_str())
+            .chain(t.ssh_url.as_deref())
+            .filter_map(identity)
+            .collect();
         let mut any = false;
         for r in &self.repos {
-            let by_name = r.watched.github.as_deref() == Some(repository);
-            let by_url = r.watched.spec.url.to_string() == clone_url;
+            let by_name = t.host == keelson_webhooks::Host::GitHub
+                && r.watched.github.as_deref() == Some(t.repository.as_str());
+            let by_url = sent.contains(&r.watched.spec.url.identity());
             if by_name || by_url {
                 // A full channel already holds a wake-up: the poll it causes sees this push.
                 let _ = r.wake.try_send(());

@@ -157,7 +157,7 @@ impl Bound {
                 while let Some(t) = triggers.recv().await {
                     match t.kind {
                         TriggerKind::Push { deleted: false, .. } => {
-                            if !engine.wake(&t.repository, &t.clone_url) {
+                            if !engine.wake(&t) {
                                 tracing::info!(repository = %t.repository, "push for a repository not watched");
                             }
                         }

@@ -5,7 +5,7 @@
 //! with the fuzz secret so the parsers behind the signature check are reached.
 #![no_main]
 
-use keelson_webhooks::{Action, DeliveryHeaders, Limits, Rejection, Secret, inspect, signature};
+use keelson_webhooks::{Action, DeliveryHeaders, Host, Limits, Rejection, Secret, inspect, signature};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &[u8] = b"fuzz secret";
@@ -32,14 +32,17 @@ fuzz_target!(|data: &[u8]| {
         signature: Some(sig.as_bytes()),
         event: Some(EVENTS[usize::from(shape >> 3) % 8].as_bytes()),
         delivery: (shape & 0x40 == 0).then_some(b"72d3162e-cc78-11e3-81ab-4c9367dc0958".as_slice()),
+        ..DeliveryHeaders::default()
     };
     let limits = Limits::default();
-    match inspect(&secret, &limits, headers, body) {
+    match inspect(Host::GitHub, &secret, &limits, headers, body) {
         Ok(delivery) => {
             assert!(signed, "an unsigned body was accepted");
-            if let Action::Trigger(trigger) = delivery.action {
-                assert!(trigger.git_ref.starts_with("refs/"));
-                serde_json::to_string(&trigger).expect("a trigger serializes");
+            if let Action::Triggers(triggers) = delivery.action {
+                for trigger in triggers {
+                    assert!(trigger.git_ref.starts_with("refs/"));
+                    serde_json::to_string(&trigger).expect("a trigger serializes");
+                }
             }
         }
         Err(rejection) => {

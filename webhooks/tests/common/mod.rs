@@ -55,7 +55,23 @@ impl Server {
 
     /// `POST /hooks/github` with these headers (plus Host, Content-Length, Connection: close).
     pub async fn post(&self, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-        response(&raw(self.addr, &request(headers, body)).await)
+        self.post_to("/hooks/github", headers, body).await
+    }
+
+    /// `POST path` with these headers (plus Host, Content-Length, Connection: close).
+    pub async fn post_to(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        let request = request(headers, body);
+        let request = [
+            format!("POST {path}").as_bytes(),
+            &request["POST /hooks/github".len()..],
+        ]
+        .concat();
+        response(&raw(self.addr, &request).await)
     }
 
     /// The value of one metric line (`name{labels}`), 0 if absent.
