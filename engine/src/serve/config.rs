@@ -7,7 +7,7 @@
 //! metricsListen: 0.0.0.0:9090          # /metrics (default: on `listen`)
 //! stateDir: /var/lib/keelson           # git mirrors and the render cache
 //! kubeconfig: /etc/keelson/kubeconfig  # the file keelson.yaml's contexts are read from
-//! webhook: {secretFile: /etc/keelson/webhook/secret}
+//! webhook: {secretFile: /etc/keelson/webhook/secret, hostSecretFiles: {gitlab: /etc/keelson/gitlab/token}}
 //! github: {tokenFile: /etc/keelson/github/token}
 //! selfHeal: "*/5 * * * *"              # drift checks of targets with sync.selfHeal
 //! retry: {base: 2s, max: 60s}          # failed cluster syncs retry with backoff
@@ -235,6 +235,10 @@ pub struct WebhookSettings {
     /// either, webhooks are off and polling alone finds new commits.
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// Secrets of single hosts (`gitlab`, `gitea`, `bitbucket`, `bitbucket-server`,
+    /// `github`): the file of each; other hosts use `secretFile`'s.
+    #[serde(default)]
+    pub host_secret_files: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// GitHub commit statuses.
@@ -295,6 +299,7 @@ pub struct Settings {
     pub state_dir: Option<PathBuf>,
     pub kubeconfig: Option<PathBuf>,
     pub webhook_secret_file: Option<PathBuf>,
+    pub webhook_host_secret_files: Vec<(keelson_webhooks::Host, PathBuf)>,
     pub github: Option<GithubSettings>,
     pub self_heal: Option<Cron>,
     pub retry_base: Duration,
@@ -480,6 +485,21 @@ impl ServeConfig {
             });
         }
         self.limits.validate()?;
+        let mut webhook_host_secret_files = Vec::new();
+        for (name, file) in &self.webhook.host_secret_files {
+            let host = keelson_webhooks::Host::ALL
+                .into_iter()
+                .find(|h| h.label() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> =
+                        keelson_webhooks::Host::ALL.iter().map(|h| h.label()).collect();
+                    (
+                        format!("webhook.hostSecretFiles.{name}"),
+                        format!("{name:?} is not a host ({})", names.join(", ")),
+                    )
+                })?;
+            webhook_host_secret_files.push((host, file.clone()));
+        }
         if let Some(g) = &self.github
             && let Some(url) = &g.api_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -495,6 +515,7 @@ impl ServeConfig {
             state_dir: self.state_dir.clone(),
             kubeconfig: self.kubeconfig.clone(),
             webhook_secret_file: self.webhook.secret_file.clone(),
+            webhook_host_secret_files,
             github: self.github.clone(),
             self_heal,
             retry_base,
@@ -622,6 +643,10 @@ mod tests {
             (
                 "repositories: [{url: /r, serviceAccount: shop}]",
                 "repositories[0].serviceAccount",
+            ),
+            (
+                "webhook: {hostSecretFiles: {gitlob: /x}}\nrepositories: [{url: /r}]",
+                "webhook.hostSecretFiles.gitlob",
             ),
         ];
         for (text, field) in cases {

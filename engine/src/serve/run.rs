@@ -36,6 +36,8 @@ pub enum RunError {
     Http(#[source] std::io::Error),
     #[error("fingerprint key: {0}")]
     FingerprintKey(String),
+    #[error("webhook secret: {0}")]
+    HostSecret(#[from] keelson_webhooks::ConfigError),
 }
 
 /// The engine's listeners, bound, with its leases started (the replica is a member).
@@ -140,6 +142,10 @@ impl Bound {
         }
         let separate_metrics = metrics.is_some();
         let limits = settings.limits.clone();
+        let mut host_secrets = std::collections::HashMap::new();
+        for (host, file) in &settings.webhook_host_secret_files {
+            host_secrets.insert(*host, Secret::from_file(file)?);
+        }
         let extras = Extras {
             shard: shard.clone(),
             statuses,
@@ -148,6 +154,7 @@ impl Bound {
         let engine = started.engine.clone();
         let receiver = secret.map(|secret| {
             let mut config = Config::new(secret);
+            config.host_secrets = host_secrets;
             config.limits = limits.receiver();
             // The engine's queue folds pushes per target; waiting here would only add latency.
             config.coalesce_window = std::time::Duration::ZERO;
