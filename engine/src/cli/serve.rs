@@ -40,7 +40,7 @@ enum Format {
 
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     // Before the runtime starts a thread.
-    keelson::serve::allocator::limit_arenas();
+    keelson::serve::allocator::tune();
     init_logging();
     let settings = ServeConfig::load(&args.config)?;
     let secret = match &settings.webhook_secret_file {

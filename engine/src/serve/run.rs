@@ -59,6 +59,14 @@ pub async fn bind(settings: Settings, secret: Option<Secret>) -> Result<Bound, R
             .map_err(|source| RunError::Listen { addr, source })
     };
     let listener = listen(settings.listen).await?;
+    // Free pages back to the system now and then (see `allocator`).
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(super::allocator::TRIM_EVERY);
+        loop {
+            every.tick().await;
+            super::allocator::trim();
+        }
+    });
     let metrics = match settings.metrics_listen {
         Some(a) => Some(listen(a).await?),
         None => None,
