@@ -133,9 +133,10 @@ pub struct PullRequest {
     pub repository: Repository,
 }
 
+/// Only the `action` of a payload: read first, the rest only when it matters.
 #[derive(Deserialize)]
-struct ActionOnly {
-    action: String,
+pub(crate) struct ActionOnly {
+    pub(crate) action: String,
 }
 
 #[derive(Deserialize)]

@@ -40,7 +40,11 @@ pub fn tune() {
             }
         };
         set("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENAS);
-        set("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        set(
+            "MALLOC_MMAP_THRESHOLD_",
+            libc::M_MMAP_THRESHOLD,
+            MMAP_THRESHOLD,
+        );
     }
 }
 

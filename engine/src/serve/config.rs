@@ -491,8 +491,10 @@ impl ServeConfig {
                 .into_iter()
                 .find(|h| h.label() == name)
                 .ok_or_else(|| {
-                    let names: Vec<&str> =
-                        keelson_webhooks::Host::ALL.iter().map(|h| h.label()).collect();
+                    let names: Vec<&str> = keelson_webhooks::Host::ALL
+                        .iter()
+                        .map(|h| h.label())
+                        .collect();
                     (
                         format!("webhook.hostSecretFiles.{name}"),
                         format!("{name:?} is not a host ({})", names.join(", ")),

@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use super::{full_ref, object, push, read};
 use crate::event::{
-    self, Event, EventError, NO_COMMIT, PullRequest, PullRequestAction, PullRequestRef, Repository,
+    self, ActionOnly, Event, EventError, NO_COMMIT, PullRequest, PullRequestAction, PullRequestRef,
+    Repository,
 };
 
 #[derive(Deserialize)]
@@ -25,11 +26,6 @@ struct DeletePayload {
     name: String,
     ref_type: String,
     repository: Repository,
-}
-
-#[derive(Deserialize)]
-struct ActionOnly {
-    action: String,
 }
 
 #[derive(Deserialize)]
