@@ -345,7 +345,6 @@ fn ignored_replicas_stay_with_their_scaler_while_every_other_field_follows_git()
             .unwrap();
         assert_eq!(repo.keelson("sync", &[]).0, 0);
         assert_eq!(replicas_and_image(&rt, &api), (5, "web:2".into()), "{rule}");
-        let _ = repo.path();
     }
 }
 

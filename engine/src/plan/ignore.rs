@@ -195,6 +195,12 @@ fn strip_owned(desired: &mut Value, fields: &Map<String, Value>) -> bool {
             }
         }
         Value::Array(a) => {
+            let keys: Vec<String> = fields
+                .keys()
+                .filter_map(|k| k.strip_prefix("k:"))
+                .filter_map(|k| serde_json::from_str::<Map<String, Value>>(k).ok())
+                .flat_map(|k| k.keys().map(|k| format!("f:{k}")).collect::<Vec<_>>())
+                .collect();
             let mut drop = Vec::new();
             for (i, element) in a.iter_mut().enumerate() {
                 let Some(child) = element_key(fields, element, i).and_then(Value::as_object) else {
@@ -205,12 +211,6 @@ fn strip_owned(desired: &mut Value, fields: &Map<String, Value>) -> bool {
                     continue;
                 }
                 // The element's merge keys stay, so it still names the element.
-                let keys: Vec<String> = fields
-                    .keys()
-                    .filter_map(|k| k.strip_prefix("k:"))
-                    .filter_map(|k| serde_json::from_str::<Map<String, Value>>(k).ok())
-                    .flat_map(|k| k.keys().map(|k| format!("f:{k}")).collect::<Vec<_>>())
-                    .collect();
                 let child: Map<String, Value> = child
                     .iter()
                     .filter(|(k, _)| !keys.contains(k))

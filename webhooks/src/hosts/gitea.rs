@@ -68,23 +68,14 @@ pub fn parse(event: &str, json: &str) -> Result<Vec<Event>, EventError> {
                 _ => return Ok(vec![Event::Ignored]),
             };
             let git_ref = full_ref(tag, &d.name);
-            Ok(vec![
-                push(
-                    "delete",
-                    git_ref,
-                    NO_COMMIT.into(),
-                    NO_COMMIT.into(),
-                    false,
-                    d.repository,
-                )
-                .map(|e| match e {
-                    Event::Push(mut p) => {
-                        p.created = false;
-                        Event::Push(p)
-                    }
-                    other => other,
-                })?,
-            ])
+            Ok(vec![push(
+                "delete",
+                git_ref,
+                NO_COMMIT.into(),
+                NO_COMMIT.into(),
+                false,
+                d.repository,
+            )?])
         }
         "pull_request" => {
             let ActionOnly { action } = read("pull_request", json)?;

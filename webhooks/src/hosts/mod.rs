@@ -41,7 +41,8 @@ fn push(
     event::check_sha(event, "before", &before)?;
     event::check_sha(event, "after", &after)?;
     Ok(Event::Push(Push {
-        created: before == NO_COMMIT,
+        // A ref that goes from nothing to nothing (Gitea's `delete`) was not created.
+        created: before == NO_COMMIT && after != NO_COMMIT,
         deleted: after == NO_COMMIT,
         git_ref,
         before,
